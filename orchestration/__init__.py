@@ -1,0 +1,1 @@
+"""Orchestration: the `overnight` command line, and (later) the Prefect flows and deployments."""

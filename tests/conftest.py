@@ -1,0 +1,29 @@
+"""Shared fixtures: every test gets its own data home (a real DuckDB file in tmp_path)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from warehouse import connect, get_settings, migrate
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty data home, selected through the environment as a user would."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("OVERNIGHT_HOME", str(path))
+    monkeypatch.setenv("OVERNIGHT_LOCK_TIMEOUT_SECONDS", "20")
+    return path
+
+
+@pytest.fixture
+def warehouse_path(home: Path) -> Iterator[Path]:
+    """A migrated warehouse file in the test's data home."""
+    settings = get_settings()
+    settings.ensure_dirs()
+    with connect() as con:
+        migrate(con)
+    yield settings.warehouse_path

@@ -1,0 +1,342 @@
+"""Versioned schema migrations of the warehouse.
+
+Each migration is applied once, inside one transaction, and recorded in `schema_version`;
+running `migrate` again changes nothing. A later change to the schema is a new entry appended
+to `MIGRATIONS`, never an edit of an applied one.
+
+Every row a night writes carries its dataset and, where it has them, batch, model version and
+run ids, so one query follows a prediction back to the batches that trained its model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+CORE_TABLES = """
+CREATE TABLE datasets (
+    dataset      VARCHAR PRIMARY KEY,
+    kind         VARCHAR NOT NULL CHECK (kind IN ('tabular', 'text')),
+    source       VARCHAR NOT NULL,            -- 'generator' or 'file'
+    spec         JSON NOT NULL,               -- the full dataset specification
+    created_at   TIMESTAMP NOT NULL,
+    updated_at   TIMESTAMP NOT NULL
+);
+
+CREATE TABLE batches (
+    batch_id          VARCHAR PRIMARY KEY,
+    dataset           VARCHAR NOT NULL,
+    batch_date        DATE NOT NULL,
+    source            VARCHAR NOT NULL,        -- 'generator', 'file'
+    scenario          VARCHAR,
+    seed              BIGINT,
+    n_rows            BIGINT NOT NULL,
+    n_labelled        BIGINT NOT NULL,
+    status            VARCHAR NOT NULL CHECK (status IN ('accepted', 'quarantined')),
+    quarantine_reason VARCHAR,
+    source_file       VARCHAR,
+    content_sha256    VARCHAR,
+    run_id            VARCHAR,
+    created_at        TIMESTAMP NOT NULL
+);
+
+CREATE TABLE quality_checks (
+    batch_id    VARCHAR NOT NULL,
+    dataset     VARCHAR NOT NULL,
+    check_name  VARCHAR NOT NULL,
+    passed      BOOLEAN NOT NULL,
+    blocking    BOOLEAN NOT NULL,
+    observed    DOUBLE,
+    threshold   DOUBLE,
+    detail      VARCHAR,
+    checked_at  TIMESTAMP NOT NULL,
+    PRIMARY KEY (batch_id, check_name)
+);
+
+CREATE TABLE training_runs (
+    run_id           VARCHAR PRIMARY KEY,
+    dataset          VARCHAR NOT NULL,
+    pathspec         VARCHAR,                  -- Metaflow's FlowName/run_id
+    status           VARCHAR NOT NULL,
+    started_at       TIMESTAMP,
+    finished_at      TIMESTAMP,
+    params           JSON,
+    training_batches VARCHAR[],
+    seed             BIGINT,
+    winner_version   VARCHAR,
+    error            VARCHAR
+);
+
+CREATE TABLE candidate_results (
+    run_id            VARCHAR NOT NULL,
+    dataset           VARCHAR NOT NULL,
+    algorithm         VARCHAR NOT NULL,
+    status            VARCHAR NOT NULL CHECK (status IN ('ok', 'failed')),
+    rank              INTEGER,
+    score             DOUBLE,                  -- multi-criteria ranking score
+    accuracy          DOUBLE,
+    balanced_accuracy DOUBLE,
+    f1_macro          DOUBLE,
+    cv_mean           DOUBLE,
+    cv_std            DOUBLE,
+    fit_seconds       DOUBLE,
+    predict_seconds   DOUBLE,
+    p_value_vs_best   DOUBLE,
+    metrics           JSON,
+    params            JSON,
+    error             VARCHAR,
+    PRIMARY KEY (run_id, algorithm)
+);
+
+CREATE TABLE model_versions (
+    model_version    VARCHAR PRIMARY KEY,       -- e.g. 'customer-v3'
+    dataset          VARCHAR NOT NULL,
+    version          INTEGER NOT NULL,
+    algorithm        VARCHAR NOT NULL,
+    run_id           VARCHAR,
+    artifact_path    VARCHAR NOT NULL,
+    sha256           VARCHAR NOT NULL,
+    card             JSON NOT NULL,
+    metrics          JSON,
+    training_batches VARCHAR[],
+    trained_at       TIMESTAMP NOT NULL,
+    created_at       TIMESTAMP NOT NULL,
+    UNIQUE (dataset, version)
+);
+
+CREATE TABLE model_aliases (
+    dataset       VARCHAR NOT NULL,
+    alias         VARCHAR NOT NULL CHECK (alias IN ('champion', 'challenger', 'previous')),
+    model_version VARCHAR NOT NULL,
+    updated_at    TIMESTAMP NOT NULL,
+    PRIMARY KEY (dataset, alias)
+);
+
+CREATE SEQUENCE alias_history_seq;
+CREATE TABLE alias_history (
+    change_id        BIGINT PRIMARY KEY DEFAULT nextval('alias_history_seq'),
+    dataset          VARCHAR NOT NULL,
+    alias            VARCHAR NOT NULL,
+    model_version    VARCHAR,                   -- NULL when the alias was removed
+    previous_version VARCHAR,
+    reason           VARCHAR,
+    changed_by       VARCHAR,
+    changed_at       TIMESTAMP NOT NULL
+);
+
+CREATE TABLE predictions (
+    prediction_id   VARCHAR PRIMARY KEY,
+    dataset         VARCHAR NOT NULL,
+    model_version   VARCHAR NOT NULL,
+    alias           VARCHAR,
+    role            VARCHAR NOT NULL DEFAULT 'served',   -- 'served', 'shadow', 'batch'
+    request_id      VARCHAR,
+    predicted_at    TIMESTAMP NOT NULL,
+    predicted_class VARCHAR NOT NULL,
+    predicted_index INTEGER,
+    confidence      DOUBLE,
+    needs_review    BOOLEAN,
+    probabilities   JSON,
+    inputs          JSON,
+    latency_ms      DOUBLE,
+    source_file     VARCHAR
+);
+
+CREATE TABLE feedback (
+    prediction_id VARCHAR PRIMARY KEY,
+    label         VARCHAR NOT NULL,
+    received_at   TIMESTAMP NOT NULL,
+    source        VARCHAR
+);
+
+CREATE TABLE drift_reports (
+    report_id     VARCHAR PRIMARY KEY,
+    dataset       VARCHAR NOT NULL,
+    batch_id      VARCHAR NOT NULL,
+    model_version VARCHAR,
+    night_date    DATE NOT NULL,
+    n_reference   BIGINT,
+    n_current     BIGINT,
+    n_columns     INTEGER,
+    n_drifted     INTEGER,
+    share_drifted DOUBLE,
+    dataset_drift BOOLEAN,
+    html_path     VARCHAR,
+    created_at    TIMESTAMP NOT NULL
+);
+
+CREATE TABLE drift_columns (
+    report_id   VARCHAR NOT NULL,
+    column_name VARCHAR NOT NULL,
+    column_type VARCHAR,
+    method      VARCHAR,
+    score       DOUBLE,
+    threshold   DOUBLE,
+    drifted     BOOLEAN,
+    PRIMARY KEY (report_id, column_name)
+);
+
+CREATE TABLE retraining_decisions (
+    decision_id   VARCHAR PRIMARY KEY,
+    dataset       VARCHAR NOT NULL,
+    batch_id      VARCHAR,
+    night_date    DATE NOT NULL,
+    model_version VARCHAR,
+    retrain       BOOLEAN NOT NULL,
+    reason        VARCHAR NOT NULL,
+    triggers      JSON,                     -- each trigger's value, threshold and verdict
+    decided_at    TIMESTAMP NOT NULL
+);
+
+CREATE TABLE validations (
+    validation_id      VARCHAR PRIMARY KEY,
+    dataset            VARCHAR NOT NULL,
+    challenger_version VARCHAR NOT NULL,
+    champion_version   VARCHAR,
+    passed             BOOLEAN NOT NULL,
+    score              DOUBLE,
+    reasons            JSON,
+    checks             JSON,
+    validated_at       TIMESTAMP NOT NULL
+);
+
+CREATE TABLE alerts (
+    alert_id   VARCHAR PRIMARY KEY,
+    dataset    VARCHAR,
+    kind       VARCHAR NOT NULL,
+    severity   VARCHAR NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+    message    VARCHAR NOT NULL,
+    details    JSON,
+    status     VARCHAR NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+    delivered  BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at TIMESTAMP NOT NULL,
+    closed_at  TIMESTAMP
+);
+
+CREATE TABLE nightly_runs (
+    night_id         VARCHAR NOT NULL,
+    night_date       DATE NOT NULL,
+    dataset          VARCHAR NOT NULL,
+    stage            VARCHAR NOT NULL,
+    status           VARCHAR NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'skipped')),
+    started_at       TIMESTAMP,
+    finished_at      TIMESTAMP,
+    duration_seconds DOUBLE,
+    detail           VARCHAR,
+    error            VARCHAR,
+    flow_run_id      VARCHAR,
+    PRIMARY KEY (night_id, dataset, stage)
+);
+"""
+
+REPORT_VIEWS = """
+CREATE VIEW v_leaderboard AS
+SELECT c.dataset, c.run_id, r.finished_at AS trained_at, c.rank, c.algorithm, c.status,
+       c.score, c.accuracy, c.balanced_accuracy, c.f1_macro, c.cv_mean, c.cv_std,
+       c.fit_seconds, c.p_value_vs_best, c.error
+FROM candidate_results c LEFT JOIN training_runs r USING (run_id)
+ORDER BY r.finished_at DESC NULLS LAST, c.dataset, c.rank NULLS LAST;
+
+CREATE VIEW v_champion_history AS
+SELECT h.dataset, h.changed_at, h.model_version, h.previous_version, h.reason, h.changed_by,
+       m.algorithm, m.trained_at
+FROM alias_history h LEFT JOIN model_versions m USING (model_version)
+WHERE h.alias = 'champion'
+ORDER BY h.dataset, h.changed_at;
+
+CREATE VIEW v_drift_trend AS
+SELECT dataset, night_date, batch_id, model_version, share_drifted, n_drifted, n_columns,
+       dataset_drift, html_path
+FROM drift_reports
+ORDER BY dataset, night_date;
+
+CREATE VIEW v_daily_accuracy AS
+SELECT p.dataset, p.model_version, CAST(p.predicted_at AS DATE) AS day,
+       count(*) AS n_labelled,
+       avg(CASE WHEN p.predicted_class = f.label THEN 1.0 ELSE 0.0 END) AS accuracy
+FROM predictions p JOIN feedback f USING (prediction_id)
+WHERE p.role <> 'shadow'
+GROUP BY ALL
+ORDER BY p.dataset, day;
+
+CREATE VIEW v_lineage AS
+SELECT p.prediction_id, p.dataset, p.predicted_at, p.model_version, m.algorithm,
+       m.run_id, r.pathspec, b.batch_id AS training_batch, b.batch_date, b.source AS batch_source
+FROM predictions p
+JOIN model_versions m USING (model_version)
+LEFT JOIN training_runs r ON r.run_id = m.run_id
+LEFT JOIN (SELECT model_version, unnest(training_batches) AS batch_id FROM model_versions) t
+       ON t.model_version = m.model_version
+LEFT JOIN batches b ON b.batch_id = t.batch_id;
+
+CREATE VIEW v_quarantine AS
+SELECT b.dataset, b.batch_id, b.batch_date, b.quarantine_reason, b.n_rows, b.created_at
+FROM batches b WHERE b.status = 'quarantined'
+ORDER BY b.created_at DESC;
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "core tables", CORE_TABLES),
+    Migration(2, "report views", REPORT_VIEWS),
+)
+
+TABLES = (
+    "datasets", "batches", "quality_checks", "training_runs", "candidate_results",
+    "model_versions", "model_aliases", "alias_history", "predictions", "feedback",
+    "drift_reports", "drift_columns", "retraining_decisions", "validations", "alerts",
+    "nightly_runs",
+)
+VIEWS = (
+    "v_leaderboard", "v_champion_history", "v_drift_trend", "v_daily_accuracy", "v_lineage",
+    "v_quarantine",
+)
+
+
+def _ensure_version_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The highest applied migration (0 for an empty file)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[Migration]:
+    """Apply the migrations this file has not seen yet; return the ones applied."""
+    _ensure_version_table(con)
+    applied: list[Migration] = []
+    for migration in MIGRATIONS:
+        if migration.version <= current_version(con):
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(migration.sql)
+            con.execute(
+                "INSERT INTO schema_version VALUES (?, ?, ?)",
+                [migration.version, migration.name, datetime.now(UTC).replace(tzinfo=None)],
+            )
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+        applied.append(migration)
+    return applied

@@ -1,0 +1,121 @@
+"""Named reports: the questions people ask the warehouse most, as parameterised SQL.
+
+Parameters are always bound by DuckDB (`$name` placeholders), never pasted into the SQL text,
+so a report parameter cannot change what the query does. An optional parameter left out is
+bound as NULL and the report's `($p IS NULL OR ...)` guard ignores it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from warehouse.connection import WarehouseError
+from warehouse.migrations import TABLES, current_version
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    description: str
+    sql: str
+    params: tuple[str, ...] = field(default=())
+
+
+_DATASET = "($dataset::VARCHAR IS NULL OR dataset = $dataset::VARCHAR)"
+
+REPORTS: dict[str, Report] = {
+    r.name: r
+    for r in (
+        Report("batches", "Batches by date with their status and quarantine reason.",
+               "SELECT batch_id, dataset, batch_date, source, scenario, n_rows, n_labelled, status,"
+               " quarantine_reason FROM batches WHERE " + _DATASET +
+               " ORDER BY batch_date DESC, dataset LIMIT coalesce($limit::INTEGER, 100)",
+               ("dataset", "limit")),
+        Report("quarantine", "Quarantined batches and why they were refused.",
+               "SELECT * FROM v_quarantine WHERE " + _DATASET, ("dataset",)),
+        Report("quality", "Quality checks of one batch, or of the latest batches.",
+               "SELECT batch_id, dataset, check_name, passed, blocking, observed, threshold, detail"
+               " FROM quality_checks WHERE " + _DATASET +
+               " AND ($batch::VARCHAR IS NULL OR batch_id = $batch::VARCHAR)"
+               " ORDER BY checked_at DESC, batch_id, check_name"
+               " LIMIT coalesce($limit::INTEGER, 200)",
+               ("dataset", "batch", "limit")),
+        Report("leaderboard", "Candidate results of training runs, best first.",
+               "SELECT * FROM v_leaderboard WHERE " + _DATASET +
+               " AND ($run::VARCHAR IS NULL OR run_id = $run::VARCHAR)",
+               ("dataset", "run")),
+        Report("champions", "The model serving each dataset now.",
+               "SELECT a.dataset, a.model_version, m.algorithm, m.trained_at, a.updated_at"
+               " FROM model_aliases a LEFT JOIN model_versions m USING (model_version)"
+               " WHERE a.alias = 'champion' AND ($dataset::VARCHAR IS NULL"
+               " OR a.dataset = $dataset::VARCHAR) ORDER BY a.dataset",
+               ("dataset",)),
+        Report("champion_history", "Every champion switch (promotion, rollback) with its reason.",
+               "SELECT * FROM v_champion_history WHERE " + _DATASET, ("dataset",)),
+        Report("drift_trend", "Share of drifted columns per night.",
+               "SELECT * FROM v_drift_trend WHERE " + _DATASET, ("dataset",)),
+        Report("daily_accuracy", "Accuracy of served predictions per day, over labelled ones.",
+               "SELECT * FROM v_daily_accuracy WHERE " + _DATASET, ("dataset",)),
+        Report("lineage", "From a prediction to its model, training run and training batches.",
+               "SELECT * FROM v_lineage WHERE prediction_id = $prediction::VARCHAR",
+               ("prediction",)),
+        Report("decisions", "Retraining decisions and why.",
+               "SELECT night_date, dataset, retrain, reason, model_version, triggers"
+               " FROM retraining_decisions WHERE " + _DATASET +
+               " ORDER BY night_date DESC, dataset", ("dataset",)),
+        Report("alerts", "Alerts, open ones unless a status is given.",
+               "SELECT created_at, severity, dataset, kind, message, status FROM alerts"
+               " WHERE " + _DATASET + " AND status = coalesce($status::VARCHAR, 'open')"
+               " ORDER BY created_at DESC", ("dataset", "status")),
+        Report("nights", "Nightly runs: each stage's outcome and duration.",
+               "SELECT night_date, dataset, stage, status, duration_seconds, detail, error"
+               " FROM nightly_runs WHERE " + _DATASET +
+               " ORDER BY night_date DESC, dataset, started_at", ("dataset",)),
+    )
+}
+
+
+class UnknownReportError(WarehouseError):
+    pass
+
+
+def run_report(
+    con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """Run a named report with bound parameters; unknown names or parameters are refused."""
+    report = REPORTS.get(name)
+    if report is None:
+        raise UnknownReportError(
+            f"unknown report {name!r}; known reports: {', '.join(sorted(REPORTS))}"
+        )
+    given = dict(params or {})
+    unknown = sorted(set(given) - set(report.params))
+    if unknown:
+        accepted = ", ".join(report.params) or "none"
+        raise UnknownReportError(
+            f"report {name!r} has no parameter {', '.join(unknown)}; it accepts: {accepted}"
+        )
+    bound = {p: given.get(p) for p in report.params}
+    return con.execute(report.sql, bound).df() if bound else con.execute(report.sql).df()
+
+
+def warehouse_status(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Schema version and row count of every table (what `overnight warehouse status` prints)."""
+    version = current_version(con)
+    names = [
+        row[0]
+        for row in con.execute(
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_type = 'BASE TABLE' ORDER BY table_name"
+        ).fetchall()
+    ]
+    counts = {}
+    for table in names:
+        row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+        counts[table] = int(row[0]) if row else 0
+    missing = [t for t in TABLES if t not in counts]
+    return {"schema_version": version, "tables": counts, "missing_tables": missing}

@@ -1,0 +1,70 @@
+"""One settings object for the whole platform.
+
+It lives in `warehouse` because that is the bottom layer every other package may import.
+Every path the platform uses is derived from one data home folder, so a single environment
+variable (`OVERNIGHT_HOME`) moves the warehouse, artifacts, reports, prediction landing files
+and the Metaflow datastore together. All variables share the prefix `OVERNIGHT_`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where everything lives and how patient writers are with the warehouse lock."""
+
+    model_config = SettingsConfigDict(env_prefix="OVERNIGHT_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=lambda: Path.cwd() / "overnight-data",
+        description="Data home: warehouse, artifacts, reports, landing files, Metaflow datastore.",
+    )
+    lock_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="How long a connection waits for the warehouse lock."
+    )
+    seed: int = Field(default=42, description="Default random seed for generators and training.")
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def metaflow_dir(self) -> Path:
+        return self.home / "metaflow"
+
+    def locations(self) -> dict[str, Path]:
+        """Every folder or file the platform writes, by name (what `overnight` prints)."""
+        return {
+            "home": self.home,
+            "warehouse": self.warehouse_path,
+            "artifacts": self.artifacts_dir,
+            "reports": self.reports_dir,
+            "landing": self.landing_dir,
+            "metaflow": self.metaflow_dir,
+        }
+
+    def ensure_dirs(self) -> None:
+        for path in (self.home, self.artifacts_dir, self.reports_dir, self.landing_dir,
+                     self.metaflow_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+def get_settings() -> Settings:
+    """Read settings from the environment now (not cached: tests and CLI flags change it)."""
+    return Settings()
