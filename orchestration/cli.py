@@ -7,6 +7,8 @@ standard error with a non-zero exit, never as a traceback.
 from __future__ import annotations
 
 import sys
+from datetime import date, datetime
+from pathlib import Path
 from typing import Annotated
 
 import duckdb
@@ -14,6 +16,11 @@ import pandas as pd
 import typer
 from rich.console import Console
 
+from models.batches import StoredBatch, generate_batch
+from models.datasets import BUILTIN
+from models.ingest import ingest_file
+from models.scenarios import SCENARIOS, ScenarioError, load_timeline, single_scenario
+from orchestration.demo import DEMO_NIGHTS, DEMO_START, run_demo
 from orchestration.output import OutputFormat, print_frame
 from warehouse import OvernightError, connect, get_settings, migrate
 from warehouse.reports import REPORTS, run_report, warehouse_status
@@ -107,16 +114,116 @@ def report(
     print_frame(frame, fmt, title=name)
 
 
+def parse_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise OvernightError(f"{option} {value!r} is not a date of the form YYYY-MM-DD") from None
+
+
+def print_batch(batch: StoredBatch) -> None:
+    state = "already in the warehouse" if batch.already_present else batch.status
+    print(f"{batch.batch_id}: {batch.n_rows} rows, {state}")
+    if batch.reason:
+        print(f"  quarantined because {batch.reason}")
+    for check in batch.checks:
+        mark = "ok " if check.passed else ("FAIL" if check.blocking else "warn")
+        print(f"  [{mark}] {check.name}: {check.detail}")
+
+
 @app.command()
-def demo() -> None:
-    """Run the main job on embedded defaults (for now: set up the warehouse and say where)."""
+def generate(
+    dataset: Annotated[str, typer.Option(help=f"One of: {', '.join(BUILTIN)}.")],
+    batch_date: Annotated[str, typer.Option("--date", help="Batch date, YYYY-MM-DD.")],
+    rows: Annotated[int | None, typer.Option(min=1, help="Rows (default: dataset's own).")] = None,
+    scenario: Annotated[str, typer.Option(
+        help=f"A scenario name ({', '.join(SCENARIOS)}) or a timeline file (.yaml/.json).")
+    ] = "stable",
+    intensity: Annotated[float, typer.Option(
+        min=0.0, max=1.5, help="Strength of a named scenario (1 = full).")] = 1.0,
+    start: Annotated[str | None, typer.Option(
+        help="Day 0 of a timeline file (default: the file's own start).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default OVERNIGHT_SEED).")] = None,
+) -> None:
+    """Generate one batch of a built-in dataset for a date and load it into the warehouse."""
+    when = parse_date(batch_date, "--date")
+    assert when is not None
+    init_warehouse()
+    if scenario in SCENARIOS:
+        drift, label = single_scenario(scenario, intensity), scenario
+    elif Path(scenario).suffix in (".yaml", ".yml", ".json"):
+        timeline = load_timeline(scenario)
+        if start is not None:
+            timeline = timeline.with_start(parse_date(start, "--start") or when)
+        drift, label = timeline.drift_for(dataset, when), timeline.label_for(dataset, when)
+    else:
+        raise ScenarioError(
+            f"--scenario {scenario!r} is neither a scenario ({', '.join(SCENARIOS)}) "
+            "nor a .yaml/.json timeline file"
+        )
+    batch = generate_batch(dataset, when, n_rows=rows, drift=drift, scenario=label,
+                           seed=get_settings().seed if seed is None else seed)
+    print_batch(batch)
+
+
+@app.command()
+def ingest(
+    dataset: Annotated[str, typer.Option(help="Dataset name (new or existing).")],
+    file: Annotated[Path, typer.Option(help="A .csv (UTF-8) or .parquet file.")],
+    target: Annotated[str | None, typer.Option(help="Target column (needed for a new dataset).")]
+    = None,
+    text_columns: Annotated[str | None, typer.Option(
+        help="Comma-separated columns to treat as free text.")] = None,
+    batch_date: Annotated[str | None, typer.Option(
+        "--batch-date", help="Batch date, YYYY-MM-DD (default today).")] = None,
+    spec: Annotated[Path | None, typer.Option(help="A dataset spec file (JSON) to use.")] = None,
+) -> None:
+    """Load a user's CSV or Parquet file as a batch (registering the dataset on first use)."""
+    init_warehouse()
+    columns = tuple(c.strip() for c in (text_columns or "").split(",") if c.strip())
+    batch = ingest_file(dataset, file, target=target, text_columns=columns,
+                        batch_date=parse_date(batch_date, "--batch-date"), spec_path=spec)
+    print_batch(batch)
+
+
+@app.command()
+def datasets(fmt: FormatOption = OutputFormat.table) -> None:
+    """List the datasets: built-in generators and registered ones, with their batches."""
+    with connect(read_only=True) as con:
+        frame = con.execute(
+            "SELECT d.dataset, d.kind, d.source, count(b.batch_id) AS batches,"
+            " count(b.batch_id) FILTER (WHERE b.status = 'quarantined') AS quarantined,"
+            " max(b.batch_date) AS last_batch FROM datasets d"
+            " LEFT JOIN batches b USING (dataset) GROUP BY ALL ORDER BY d.dataset"
+        ).df()
+    print_frame(frame, fmt, title="datasets")
+
+
+@app.command()
+def demo(
+    nights: Annotated[int, typer.Option(min=1, help="Nights to simulate.")] = DEMO_NIGHTS,
+    start: Annotated[str, typer.Option(help="First night, YYYY-MM-DD.")] = DEMO_START.isoformat(),
+    rows: Annotated[int | None, typer.Option(min=20, help="Rows per batch (default: each "
+                                             "dataset's own).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default OVERNIGHT_SEED).")] = None,
+) -> None:
+    """Run the main job on embedded defaults: a week of nights along the demo drift timeline."""
     applied = init_warehouse()
-    print("overnight demo")
-    print(f"  migrations applied now: {', '.join(applied) or 'none (already up to date)'}")
-    print_locations()
+    if applied:
+        print(f"warehouse created (migrations {', '.join(applied)})")
+    first = parse_date(start, "--start")
+    assert first is not None
+    summary = run_demo(first, nights, get_settings().seed if seed is None else seed, rows)
+    print_frame(summary, OutputFormat.table, title=f"overnight demo: {nights} nights")
     with connect(read_only=True) as con:
         status = warehouse_status(con)
-    print(f"  schema version {status['schema_version']}, {len(status['tables'])} tables")
+    print(f"warehouse schema version {status['schema_version']}; rows per table: "
+          + ", ".join(f"{t} {n}" for t, n in status["tables"].items() if n))
+    print("where everything lives:")
+    print_locations()
+    print("next: `overnight report batches`, `overnight report quality`, `overnight datasets`")
 
 
 def main() -> None:

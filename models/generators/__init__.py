@@ -1,0 +1,1 @@
+"""Seeded generators of the three demo workloads, with named drift effects."""

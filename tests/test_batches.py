@@ -1,0 +1,66 @@
+"""Batches through the warehouse: idempotent, quarantined when bad, lineage recorded."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from models.batches import generate_batch, load_batch, load_training_frame, store_batch
+from models.datasets import get_spec
+from models.generators import customer, medical, news
+from models.generators.base import DriftState
+from warehouse import connect
+
+DAY = date(2026, 4, 1)
+
+
+def test_generated_batch_lands_with_lineage_and_checks(warehouse_path: Path) -> None:
+    batch = generate_batch("medical", DAY, n_rows=300, seed=5,
+                           drift=DriftState(label_shift=1.0), scenario="label_shift")
+    assert batch.status == "accepted" and batch.n_rows == 300
+    with connect(read_only=True) as con:
+        row = con.execute("SELECT dataset, batch_date, scenario, seed, n_rows, n_labelled, source"
+                          " FROM batches WHERE batch_id = ?", [batch.batch_id]).fetchone()
+        checks = con.execute("SELECT count(*) FROM quality_checks WHERE batch_id = ?",
+                             [batch.batch_id]).fetchone()
+        assert get_spec(con, "medical") == medical.SPEC
+    assert row == ("medical", DAY, "label_shift", 5, 300, 300, "generator")
+    assert checks == (len(batch.checks),)
+    stored = load_batch(medical.SPEC, batch.batch_id)
+    pd.testing.assert_frame_equal(stored, medical.generate(DAY, 300, 5, DriftState(label_shift=1)),
+                                  check_dtype=False)
+
+
+def test_generating_a_night_twice_does_not_duplicate(warehouse_path: Path) -> None:
+    first = generate_batch("customer", DAY, n_rows=200)
+    again = generate_batch("customer", DAY, n_rows=200)
+    assert again.already_present and again.batch_id == first.batch_id
+    with connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM batches").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM rows_customer").fetchone() == (200,)
+
+
+def test_quarantined_batch_is_kept_but_never_trained_on(warehouse_path: Path) -> None:
+    good = generate_batch("customer", DAY, n_rows=200)
+    bad_frame = customer.generate(date(2026, 4, 2), 200, 1)
+    bad_frame.loc[bad_frame.sample(frac=0.3, random_state=1).index, "annual_income"] = None
+    bad = store_batch(customer.SPEC, bad_frame, batch_id="customer-bad",
+                      batch_date=date(2026, 4, 2), source="generator")
+    assert bad.status == "quarantined" and "missing_values" in (bad.reason or "")
+    frame, used = load_training_frame(customer.SPEC)
+    assert used == [good.batch_id] and len(frame) == 200
+    with connect(read_only=True) as con:
+        kept = con.execute("SELECT count(*) FROM rows_customer WHERE batch_id = 'customer-bad'"
+                           ).fetchone()
+        reason = con.execute("SELECT quarantine_reason FROM v_quarantine").fetchone()
+    assert kept == (200,) and reason is not None and "annual_income" in reason[0]
+
+
+def test_training_window_by_date(warehouse_path: Path) -> None:
+    for day in (1, 2, 3):
+        generate_batch("news", date(2026, 4, day), n_rows=50)
+    frame, used = load_training_frame(news.SPEC, start=date(2026, 4, 2), end=date(2026, 4, 3))
+    assert used == ["news-2026-04-02", "news-2026-04-03"] and len(frame) == 100
+    assert list(frame.columns) == ["headline", "body", "category"]

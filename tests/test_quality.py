@@ -1,0 +1,71 @@
+import numpy as np
+import pandas as pd
+
+from models.generators import customer, news
+from models.quality import QualityThresholds, quarantine_reason, run_quality_checks
+
+DAY = pd.Timestamp("2026-02-01").date()
+
+
+def _by_name(results):
+    return {r.name: r for r in results}
+
+
+def test_clean_batch_passes_every_check() -> None:
+    results = run_quality_checks(customer.generate(DAY, 300, 1), customer.SPEC)
+    assert {r.name for r in results} == {"schema", "row_count", "missing_values", "out_of_range",
+                                         "duplicate_rows", "label_presence", "unknown_labels",
+                                         "class_distribution"}
+    assert quarantine_reason(results) is None
+
+
+def test_thirty_percent_missing_is_blocking_and_named() -> None:
+    frame = customer.generate(DAY, 300, 1)
+    frame.loc[frame.sample(frac=0.3, random_state=0).index, "age"] = np.nan
+    results = _by_name(run_quality_checks(frame, customer.SPEC))
+    assert not results["missing_values"].passed and results["missing_values"].blocking
+    assert results["missing_values"].observed == 0.3
+    reason = quarantine_reason(list(results.values()))
+    assert reason is not None and "missing_values" in reason and "'age'" in reason
+
+
+def test_blank_text_counts_as_missing() -> None:
+    frame = news.generate(DAY, 100, 1)
+    frame.loc[:39, "body"] = "   "
+    results = _by_name(run_quality_checks(frame, news.SPEC))
+    assert results["missing_values"].observed == 0.4
+
+
+def test_out_of_range_unknown_category_and_labels() -> None:
+    frame = customer.generate(DAY, 200, 1)
+    frame.loc[:19, "age"] = 150
+    frame.loc[20:21, "region"] = "mars"
+    frame.loc[22, "segment"] = "Platinum"
+    results = _by_name(run_quality_checks(frame, customer.SPEC))
+    assert not results["out_of_range"].passed
+    assert "age: 20" in results["out_of_range"].detail and "region: 2" in results[
+        "out_of_range"].detail
+    assert not results["unknown_labels"].passed and "Platinum" in results["unknown_labels"].detail
+
+
+def test_duplicates_row_count_and_schema() -> None:
+    frame = customer.generate(DAY, 100, 1)
+    doubled = pd.concat([frame, frame, frame])
+    assert not _by_name(run_quality_checks(doubled, customer.SPEC))["duplicate_rows"].passed
+    tiny = _by_name(run_quality_checks(frame.head(5), customer.SPEC))
+    assert not tiny["row_count"].passed
+    broken = run_quality_checks(frame.drop(columns="age").assign(colour="red"), customer.SPEC)
+    assert [r.name for r in broken] == ["schema"]
+    assert "missing columns: age" in broken[0].detail and "unknown columns: colour" in broken[
+        0].detail
+
+
+def test_label_shift_warns_without_blocking() -> None:
+    frame = customer.generate(DAY, 400, 1)
+    frame["segment"] = "High"
+    results = _by_name(run_quality_checks(frame, customer.SPEC, QualityThresholds()))
+    assert not results["class_distribution"].passed and not results["class_distribution"].blocking
+    unlabelled = customer.generate(DAY, 400, 1).assign(segment=None)
+    results = _by_name(run_quality_checks(unlabelled, customer.SPEC))
+    assert not results["label_presence"].passed and not results["label_presence"].blocking
+    assert quarantine_reason(list(results.values())) is None
