@@ -84,7 +84,7 @@ _NORMAL = {
 }
 _CRP_MEDIAN = (2.0, 35.0, 4.0, 22.0, 8.0)               # log-normal, sigma 0.7
 # How far each class sits from the healthy profile toward its own pattern (0 = healthy).
-SEPARATION = np.array([0.0, 0.6, 0.6, 0.72, 0.75])
+SEPARATION = np.array([0.0, 0.6, 0.6, 0.78, 0.82])
 _SYMPTOM_P = {                                          # probability of a yes
     "cough":    (0.08, 0.70, 0.10, 0.15, 0.25),
     "headache": (0.12, 0.45, 0.25, 0.35, 0.20),
