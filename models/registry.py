@@ -1,0 +1,295 @@
+"""The model registry over the warehouse: versions, verified artifacts, and aliases.
+
+A model version is one fitted pipeline saved with joblib under the data home, beside a JSON
+model card (dataset, input schema, classes, metrics, training batches, library versions, code
+version, sha256 of the artifact). Loading verifies the sha256 recorded in the warehouse before
+unpickling, so a tampered or truncated artifact is refused. Aliases (`champion`, `challenger`,
+`previous`) point at versions; every switch happens in one transaction and is kept in
+`alias_history`, so a promotion or a rollback is atomic and auditable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import joblib
+
+from models.spec import DatasetSpec
+from warehouse import connect, get_settings, transaction
+from warehouse.errors import OvernightError
+
+ALIASES = ("champion", "challenger", "previous")
+LIBRARIES = ("scikit-learn", "imbalanced-learn", "numpy", "pandas", "scipy", "joblib", "nltk")
+
+
+class RegistryError(OvernightError):
+    pass
+
+
+class ArtifactIntegrityError(RegistryError):
+    """The artifact on disk is not the one that was registered."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    model_version: str
+    dataset: str
+    version: int
+    algorithm: str
+    artifact_path: Path
+    sha256: str
+    card: dict[str, Any]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def code_version() -> str:
+    """The git commit of the source tree when there is one, else the package version."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5, cwd=Path(__file__).parent)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        return metadata.version("overnight")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def register_model(
+    model: Any,
+    spec: DatasetSpec,
+    *,
+    algorithm: str,
+    metrics: dict[str, Any],
+    training_batches: list[str],
+    run_id: str | None = None,
+    params: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    trained_at: datetime | None = None,
+) -> ModelVersion:
+    """Save a fitted pipeline and its card, and record the new version in one transaction.
+
+    The artifact is written to a staging folder first; the version number is allocated
+    inside the transaction (DuckDB lets one process write at a time), and the staging folder
+    is moved into place before the row is committed, so a crash leaves no row without files.
+    """
+    root = get_settings().artifacts_dir / spec.name
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+    try:
+        artifact = staging / "model.joblib"
+        joblib.dump(model, artifact, compress=3)
+        sha = file_sha256(artifact)
+        trained = trained_at or _now()
+        with transaction() as con:
+            row = con.execute("SELECT coalesce(max(version), 0) + 1 FROM model_versions"
+                              " WHERE dataset = ?", [spec.name]).fetchone()
+            version = int(row[0]) if row else 1
+            name = f"{spec.name}-v{version}"
+            final = root / f"v{version}"
+            card = {
+                "model_version": name, "dataset": spec.name, "version": version,
+                "algorithm": algorithm, "run_id": run_id, "target": spec.target,
+                "classes": list(spec.classes), "input_schema": spec.model_dump(mode="json"),
+                "metrics": metrics, "params": params or {}, "training_batches": training_batches,
+                "libraries": library_versions(), "code_version": code_version(),
+                "sha256": sha, "artifact": "model.joblib",
+                "trained_at": trained.isoformat(), **(extra or {}),
+            }
+            (staging / "card.json").write_text(json.dumps(card, indent=2, default=str))
+            if final.exists():          # left over by a crash before its row was committed
+                shutil.rmtree(final)
+            os.replace(staging, final)
+            con.execute(
+                "INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [name, spec.name, version, algorithm, run_id, str(final / "model.joblib"), sha,
+                 json.dumps(card, default=str), json.dumps(metrics, default=str),
+                 training_batches, trained, _now()],
+            )
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return ModelVersion(name, spec.name, version, algorithm, final / "model.joblib", sha, card)
+
+
+def _row_to_version(row: tuple[Any, ...]) -> ModelVersion:
+    return ModelVersion(row[0], row[1], int(row[2]), row[3], Path(row[4]), row[5],
+                        json.loads(row[6]))
+
+
+_VERSION_COLUMNS = ("model_version, dataset, version, algorithm, artifact_path, sha256, card")
+
+
+def get_version(model_version: str, con: duckdb.DuckDBPyConnection | None = None
+                ) -> ModelVersion:
+    if con is None:
+        with connect(read_only=True) as own:
+            return get_version(model_version, own)
+    row = con.execute(f"SELECT {_VERSION_COLUMNS} FROM model_versions WHERE model_version = ?",
+                      [model_version]).fetchone()
+    if row is None:
+        raise RegistryError(f"no model version {model_version!r} in the registry")
+    return _row_to_version(row)
+
+
+def list_versions(dataset: str | None = None) -> list[ModelVersion]:
+    with connect(read_only=True) as con:
+        rows = con.execute(
+            f"SELECT {_VERSION_COLUMNS} FROM model_versions"
+            " WHERE ($d::VARCHAR IS NULL OR dataset = $d::VARCHAR) ORDER BY dataset, version",
+            {"d": dataset}).fetchall()
+    return [_row_to_version(r) for r in rows]
+
+
+def verify_artifact(version: ModelVersion) -> None:
+    """Refuse an artifact that is missing or whose sha256 differs from the registered one."""
+    path = version.artifact_path
+    if not path.exists():
+        raise ArtifactIntegrityError(f"artifact of {version.model_version} is missing: {path}")
+    actual = file_sha256(path)
+    if actual != version.sha256:
+        raise ArtifactIntegrityError(
+            f"artifact of {version.model_version} at {path} has sha256 {actual[:12]}..., "
+            f"registered {version.sha256[:12]}...; refusing to load a changed file"
+        )
+
+
+def load_model(model_version: str | ModelVersion) -> tuple[Any, ModelVersion]:
+    """The fitted pipeline of a version, after its sha256 is verified."""
+    version = model_version if isinstance(model_version, ModelVersion) else get_version(
+        model_version)
+    verify_artifact(version)
+    try:
+        return joblib.load(version.artifact_path), version
+    except Exception as error:  # a verified file that fails to unpickle: report, don't crash
+        raise ArtifactIntegrityError(
+            f"artifact of {version.model_version} could not be loaded: {error}") from error
+
+
+def get_alias(dataset: str, alias: str, con: duckdb.DuckDBPyConnection | None = None
+              ) -> str | None:
+    if con is None:
+        with connect(read_only=True) as own:
+            return get_alias(dataset, alias, own)
+    row = con.execute("SELECT model_version FROM model_aliases WHERE dataset = ? AND alias = ?",
+                      [dataset, alias]).fetchone()
+    return row[0] if row else None
+
+
+def aliases(dataset: str) -> dict[str, str]:
+    with connect(read_only=True) as con:
+        rows = con.execute("SELECT alias, model_version FROM model_aliases WHERE dataset = ?",
+                           [dataset]).fetchall()
+    return dict(rows)
+
+
+def _set(con: duckdb.DuckDBPyConnection, dataset: str, alias: str, version: str | None,
+         reason: str, changed_by: str) -> None:
+    previous = get_alias(dataset, alias, con)
+    if previous == version:
+        return
+    if version is None:
+        con.execute("DELETE FROM model_aliases WHERE dataset = ? AND alias = ?", [dataset, alias])
+    else:
+        con.execute(
+            "INSERT INTO model_aliases VALUES (?, ?, ?, ?) ON CONFLICT (dataset, alias)"
+            " DO UPDATE SET model_version = excluded.model_version,"
+            " updated_at = excluded.updated_at", [dataset, alias, version, _now()])
+    con.execute(
+        "INSERT INTO alias_history (dataset, alias, model_version, previous_version, reason,"
+        " changed_by, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [dataset, alias, version, previous, reason, changed_by, _now()])
+
+
+def _check_alias(alias: str) -> None:
+    if alias not in ALIASES:
+        raise RegistryError(f"unknown alias {alias!r}; aliases are {', '.join(ALIASES)}")
+
+
+def set_alias(dataset: str, alias: str, model_version: str, *, reason: str,
+              changed_by: str = "overnight") -> None:
+    """Point one alias at a version (one transaction, with history)."""
+    _check_alias(alias)
+    with transaction() as con:
+        version = get_version(model_version, con)
+        if version.dataset != dataset:
+            raise RegistryError(f"{model_version} belongs to {version.dataset}, not {dataset}")
+        _set(con, dataset, alias, model_version, reason, changed_by)
+
+
+def promote(dataset: str, model_version: str, *, reason: str,
+            changed_by: str = "overnight") -> str | None:
+    """Make a version champion; the old champion becomes `previous`. Returns the old one."""
+    with transaction() as con:
+        version = get_version(model_version, con)
+        if version.dataset != dataset:
+            raise RegistryError(f"{model_version} belongs to {version.dataset}, not {dataset}")
+        old = get_alias(dataset, "champion", con)
+        if old == model_version:
+            return old
+        if old is not None:
+            _set(con, dataset, "previous", old, f"replaced: {reason}", changed_by)
+        _set(con, dataset, "champion", model_version, reason, changed_by)
+        if get_alias(dataset, "challenger", con) == model_version:
+            _set(con, dataset, "challenger", None, "promoted to champion", changed_by)
+    return old
+
+
+def rollback(dataset: str, *, reason: str, changed_by: str = "overnight") -> str:
+    """Swap champion and previous in one transaction; returns the restored champion."""
+    with transaction() as con:
+        previous = get_alias(dataset, "previous", con)
+        current = get_alias(dataset, "champion", con)
+        if previous is None:
+            raise RegistryError(f"dataset {dataset!r} has no previous champion to roll back to")
+        _set(con, dataset, "champion", previous, f"rollback: {reason}", changed_by)
+        if current is not None:
+            _set(con, dataset, "previous", current, f"rolled back: {reason}", changed_by)
+    return previous
+
+
+def alias_history(dataset: str, alias: str | None = None) -> list[dict[str, Any]]:
+    with connect(read_only=True) as con:
+        rows = con.execute(
+            "SELECT change_id, alias, model_version, previous_version, reason, changed_by,"
+            " changed_at FROM alias_history WHERE dataset = $d"
+            " AND ($a::VARCHAR IS NULL OR alias = $a::VARCHAR) ORDER BY change_id",
+            {"d": dataset, "a": alias}).fetchall()
+    keys = ("change_id", "alias", "model_version", "previous_version", "reason", "changed_by",
+            "changed_at")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
