@@ -114,6 +114,10 @@ def load_training_frame(spec: DatasetSpec, *, start: date | None = None,
     """Labelled rows of accepted batches dated in [start, end], and the batch ids used."""
     columns = ", ".join(f'r."{c}"' for c in [*spec.feature_names, spec.target])
     with connect(read_only=True) as con:
+        exists = con.execute("SELECT count(*) FROM information_schema.tables"
+                             " WHERE table_name = ?", [rows_table(spec.name)]).fetchone()
+        if not exists or not exists[0]:          # a known dataset with no batch yet
+            return pd.DataFrame(columns=[*spec.feature_names, spec.target]), []
         frame = con.execute(
             f"SELECT r.batch_id, {columns} FROM {rows_table(spec.name)} r"
             " JOIN batches b USING (batch_id) WHERE b.status = 'accepted'"

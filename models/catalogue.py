@@ -142,12 +142,20 @@ def register_algorithm(algorithm: Algorithm) -> None:
     CATALOGUE[algorithm.name] = algorithm
 
 
+def _with_text_algorithms() -> dict[str, Algorithm]:
+    """The catalogue including the text entries, which `models.text` registers on import
+    (imported here, late, because `models.text` itself builds on this module)."""
+    import models.text  # noqa: F401
+
+    return CATALOGUE
+
+
 def algorithms_for(kind: TaskKind) -> list[str]:
-    return [name for name, a in CATALOGUE.items() if kind in a.kinds]
+    return [name for name, a in _with_text_algorithms().items() if kind in a.kinds]
 
 
 def get_algorithm(name: str, kind: TaskKind | None = None) -> Algorithm:
-    algorithm = CATALOGUE.get(name)
+    algorithm = _with_text_algorithms().get(name)
     if algorithm is None or (kind is not None and kind not in algorithm.kinds):
         known = algorithms_for(kind) if kind else list(CATALOGUE)
         raise UnknownAlgorithmError(

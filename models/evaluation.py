@@ -46,14 +46,14 @@ class EvaluationError(OvernightError, ValueError):
 # --------------------------------------------------------------------------- helpers
 
 
-def _to_json(value: Any) -> Any:
+def to_json(value: Any) -> Any:
     """`value` with numpy types turned into Python ones and NaN/inf into None."""
     if isinstance(value, dict):
-        return {str(k): _to_json(v) for k, v in value.items()}
+        return {str(k): to_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_to_json(v) for v in value]
+        return [to_json(v) for v in value]
     if isinstance(value, np.ndarray):
-        return [_to_json(v) for v in value.tolist()]
+        return [to_json(v) for v in value.tolist()]
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, int | np.integer):
@@ -251,7 +251,7 @@ def evaluate(
             float(correct[confident].mean()) if confident.any() else None
         )
 
-    return _to_json(result)
+    return to_json(result)
 
 
 def _cost_metrics(
@@ -318,7 +318,7 @@ def coverage_curve(
                 "accuracy": float(correct[covered].mean()) if count else None,
             }
         )
-    return _to_json(points)
+    return to_json(points)
 
 
 def cost_sensitive_predict(proba: Any, cost_matrix: Any) -> np.ndarray:

@@ -17,6 +17,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -101,12 +102,17 @@ def register_model(
     params: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     trained_at: datetime | None = None,
+    attachments: dict[str, Path] | None = None,
+    within: Callable[[duckdb.DuckDBPyConnection, ModelVersion], None] | None = None,
 ) -> ModelVersion:
     """Save a fitted pipeline and its card, and record the new version in one transaction.
 
     The artifact is written to a staging folder first; the version number is allocated
     inside the transaction (DuckDB lets one process write at a time), and the staging folder
     is moved into place before the row is committed, so a crash leaves no row without files.
+    `attachments` are copied beside the artifact (e.g. the reference data of drift checks);
+    `within(con, version)` runs inside the same transaction, so rows that belong with the new
+    version (a training run, its candidate results, an alias) land with it or not at all.
     """
     root = get_settings().artifacts_dir / spec.name
     root.mkdir(parents=True, exist_ok=True)
@@ -115,6 +121,8 @@ def register_model(
         artifact = staging / "model.joblib"
         joblib.dump(model, artifact, compress=3)
         sha = file_sha256(artifact)
+        for name, source in (attachments or {}).items():
+            shutil.copyfile(source, staging / name)
         trained = trained_at or _now()
         with transaction() as con:
             row = con.execute("SELECT coalesce(max(version), 0) + 1 FROM model_versions"
@@ -129,6 +137,7 @@ def register_model(
                 "metrics": metrics, "params": params or {}, "training_batches": training_batches,
                 "libraries": library_versions(), "code_version": code_version(),
                 "sha256": sha, "artifact": "model.joblib",
+                "attachments": sorted(attachments or {}),
                 "trained_at": trained.isoformat(), **(extra or {}),
             }
             (staging / "card.json").write_text(json.dumps(card, indent=2, default=str))
@@ -141,10 +150,18 @@ def register_model(
                  json.dumps(card, default=str), json.dumps(metrics, default=str),
                  training_batches, trained, _now()],
             )
+            registered = ModelVersion(name, spec.name, version, algorithm,
+                                      final / "model.joblib", sha, card)
+            try:
+                if within is not None:
+                    within(con, registered)
+            except BaseException:
+                shutil.rmtree(final, ignore_errors=True)
+                raise
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return ModelVersion(name, spec.name, version, algorithm, final / "model.joblib", sha, card)
+    return registered
 
 
 def _row_to_version(row: tuple[Any, ...]) -> ModelVersion:
@@ -216,6 +233,13 @@ def aliases(dataset: str) -> dict[str, str]:
         rows = con.execute("SELECT alias, model_version FROM model_aliases WHERE dataset = ?",
                            [dataset]).fetchall()
     return dict(rows)
+
+
+def set_alias_in(con: duckdb.DuckDBPyConnection, dataset: str, alias: str,
+                 version: str | None, *, reason: str, changed_by: str = "overnight") -> None:
+    """Switch an alias inside the caller's transaction (e.g. with a new version)."""
+    _check_alias(alias)
+    _set(con, dataset, alias, version, reason, changed_by)
 
 
 def _set(con: duckdb.DuckDBPyConnection, dataset: str, alias: str, version: str | None,

@@ -22,7 +22,7 @@ from models.catalogue import build_model, get_algorithm
 from models.evaluation import evaluate
 from models.features import feature_frame
 from models.spec import DatasetSpec
-from models.statistics import rank_candidates
+from models.statistics import corrected_resampled_ttest, mcnemar_test, rank_candidates
 
 
 @dataclass(frozen=True)
@@ -79,12 +79,22 @@ def cross_validated(model: Any, x: pd.DataFrame, y: pd.Series, *, folds: int, se
     return [float(s) for s in cross_val_score(clone(model), x, y, cv=splitter, scoring=scoring)]
 
 
+def make_model(spec: DatasetSpec, algorithm: str, params: dict[str, Any] | None = None, *,
+               imbalance: str = "none", seed: int = 0) -> Any:
+    """An unfitted pipeline for any spec: text specs get the text vectorisers."""
+    if spec.kind == "text":
+        from models.text import build_text_model
+
+        return build_text_model(spec, algorithm, params, imbalance=imbalance, seed=seed)
+    return build_model(spec, algorithm, params, imbalance=imbalance, seed=seed)
+
+
 def fit_candidate(spec: DatasetSpec, split: Split, algorithm: str, *,
                   params: dict[str, Any] | None = None, imbalance: str = "none",
                   cv_folds: int = 3, seed: int = 0, model: Any = None) -> CandidateResult:
     """Fit one candidate on the training split, evaluate it on the held-out split."""
-    model = model if model is not None else build_model(spec, algorithm, params,
-                                                        imbalance=imbalance, seed=seed)
+    model = model if model is not None else make_model(spec, algorithm, params,
+                                                       imbalance=imbalance, seed=seed)
     cv_scores = cross_validated(model, split.x_train, split.y_train, folds=cv_folds, seed=seed)
     start = time.perf_counter()
     model.fit(split.x_train, split.y_train)
@@ -140,3 +150,81 @@ def compare_candidates(spec: DatasetSpec, split: Split, grid: list[tuple[str, st
         "fit_seconds": r.fit_seconds,
     } for r in results]).sort_values("rank").reset_index(drop=True)
     return results, table
+
+
+BASELINES = ("dummy",)
+
+
+@dataclass
+class RunSummary:
+    leaderboard: list[dict[str, Any]]
+    winner: CandidateResult | None
+    significance: list[dict[str, Any]]
+    recommendation: str
+    results: list[CandidateResult] = field(default_factory=list)
+
+
+def summarise_candidates(results: list[CandidateResult], split: Split, *, cv_folds: int,
+                         weights: dict[str, float] | None = None) -> RunSummary:
+    """Rank the candidates, test the winner against each other, recommend an ensemble or not.
+
+    Baselines are ranked but never win. Significance: the corrected resampled t-test on the
+    shared cross-validation folds and McNemar's test on the shared held-out split.
+    """
+    if not results:
+        return RunSummary([], None, [], "no candidate succeeded", [])
+    by_name = {r.name: r for r in results}
+    contenders = [r for r in results if r.algorithm not in BASELINES]
+    # baselines are measured and listed, but not ranked: they would win on speed and size
+    ranking = rank_results(contenders, weights) + [
+        {"name": r.name, "rank": None, "score": None} for r in results
+        if r.algorithm in BASELINES]
+    leaderboard = [{
+        **row, "algorithm": by_name[row["name"]].algorithm,
+        "imbalance": by_name[row["name"]].imbalance,
+        "accuracy": by_name[row["name"]].metrics["accuracy"],
+        "f1_macro": by_name[row["name"]].metrics["f1_macro"],
+        "fit_seconds": by_name[row["name"]].fit_seconds,
+    } for row in ranking]
+    if not contenders:
+        return RunSummary(leaderboard, None, [], "only baselines succeeded", results)
+    eligible = [row for row in leaderboard if row["rank"] is not None]
+    winner = by_name[eligible[0]["name"]]
+    n = len(split.x_train)
+    n_test_fold = n / max(cv_folds, 2)
+    predictions = winner.model.predict(split.x_test)
+    significance = []
+    for other in results:
+        if other is winner:
+            continue
+        row: dict[str, Any] = {"other": other.name, "ttest_p": None}
+        if len(winner.cv_scores) > 1 and len(other.cv_scores) == len(winner.cv_scores):
+            test = corrected_resampled_ttest(winner.cv_scores, other.cv_scores,
+                                             n - n_test_fold, n_test_fold)
+            row["ttest_p"] = test["p_value"]
+        mcnemar = mcnemar_test(split.y_test, predictions, other.model.predict(split.x_test))
+        row["mcnemar_p"] = mcnemar["p_value"]
+        row["significant"] = bool(mcnemar["better"] == "a")
+        significance.append(row)
+    return RunSummary(leaderboard, winner, significance,
+                      recommend_ensemble(winner, results, split), results)
+
+
+def recommend_ensemble(winner: CandidateResult, results: list[CandidateResult],
+                       split: Split, *, margin: float = 0.01,
+                       min_disagreement: float = 0.05) -> str:
+    """Recommend soft voting when close runners-up disagree with the winner often enough."""
+    best = winner.metrics["f1_macro"]
+    predictions = winner.model.predict(split.x_test)
+    partners = []
+    for other in results:
+        if other is winner or other.algorithm in BASELINES:
+            continue
+        if best - other.metrics["f1_macro"] <= margin:
+            disagreement = float(np.mean(other.model.predict(split.x_test) != predictions))
+            if disagreement >= min_disagreement:
+                partners.append(f"{other.name} ({disagreement:.0%} disagreement)")
+    if not partners:
+        return (f"none: no runner-up within {margin:.2f} macro F1 of {winner.name} disagrees "
+                f"with it on {min_disagreement:.0%} of rows or more")
+    return f"try soft voting of {winner.name} with " + ", ".join(partners)

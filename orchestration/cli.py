@@ -202,6 +202,37 @@ def datasets(fmt: FormatOption = OutputFormat.table) -> None:
 
 
 @app.command()
+def train(
+    dataset: Annotated[str, typer.Option(help="Dataset to train.")],
+    trials: Annotated[int, typer.Option(min=1, help="Optuna trials per algorithm.")] = 20,
+    optimize: Annotated[bool, typer.Option(help="Tune hyper-parameters with Optuna.")] = True,
+    algorithms: Annotated[str, typer.Option(
+        help="Comma-separated algorithms ('' = chosen for the data).")] = "",
+    imbalance: Annotated[str, typer.Option(help="Imbalance strategy ('' = per dataset).")] = "",
+    start_date: Annotated[str, typer.Option(help="First batch date of the window.")] = "",
+    end_date: Annotated[str, typer.Option(help="Last batch date of the window.")] = "",
+    cv_folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 3,
+    time_budget: Annotated[float, typer.Option(help="Tuning seconds per algorithm.")] = 120.0,
+    max_workers: Annotated[int, typer.Option(min=1, help="Parallel branches.")] = 2,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default OVERNIGHT_SEED).")] = None,
+    quiet: Annotated[bool, typer.Option(help="Hide Metaflow's progress output.")] = False,
+) -> None:
+    """Train a dataset's candidates with the Metaflow flow and register the best as challenger."""
+    from models.training_runner import run_training
+
+    for value, option in ((start_date, "--start-date"), (end_date, "--end-date")):
+        parse_date(value or None, option)
+    outcome = run_training(
+        dataset, show_output=not quiet, max_workers=max_workers, trials=trials,
+        optimize=optimize, algorithms=algorithms, imbalance=imbalance, start_date=start_date,
+        end_date=end_date, cv_folds=cv_folds, time_budget=time_budget,
+        seed=get_settings().seed if seed is None else seed)
+    print(f"{outcome.pathspec}: registered {outcome.model_version} as challenger of {dataset} "
+          f"({outcome.seconds:.0f} s)")
+    print(f"  leaderboard: overnight report leaderboard -p run={outcome.pathspec}")
+
+
+@app.command()
 def demo(
     nights: Annotated[int, typer.Option(min=1, help="Nights to simulate.")] = DEMO_NIGHTS,
     start: Annotated[str, typer.Option(help="First night, YYYY-MM-DD.")] = DEMO_START.isoformat(),

@@ -136,3 +136,29 @@ def test_alias_switch_atomic_under_two_concurrent_writers(warehouse_path: Path, 
     final = aliases("customer")
     assert final["champion"] == champions[-1]["model_version"]
     assert final["previous"] == champions[-1]["previous_version"]
+
+
+def test_rows_written_within_registration_land_together_or_not_at_all(
+    warehouse_path: Path, fitted
+) -> None:
+    from models.registry import set_alias_in
+    from warehouse import connect
+
+    model, _ = fitted
+
+    def broken(con, version):
+        set_alias_in(con, "customer", "challenger", version.model_version, reason="trained")
+        raise RuntimeError("crash after the alias switch")
+
+    with pytest.raises(RuntimeError):
+        register_model(model, customer.SPEC, algorithm="lr", metrics={}, training_batches=[],
+                       within=broken)
+    with connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM model_versions").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM model_aliases").fetchone() == (0,)
+    assert not (warehouse_path.parent / "artifacts" / "customer" / "v1").exists()
+    version = register_model(
+        model, customer.SPEC, algorithm="lr", metrics={}, training_batches=[],
+        within=lambda con, v: set_alias_in(con, "customer", "challenger", v.model_version,
+                                           reason="trained"))
+    assert aliases("customer") == {"challenger": version.model_version}

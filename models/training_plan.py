@@ -1,0 +1,222 @@
+"""What each step of the training flow does, as plain functions (tested without Metaflow).
+
+`load_window` reads the training data read-only, `plan_algorithms` chooses algorithms and
+imbalance handling for the data's size and kind, `train_branch` tunes and fits one algorithm,
+`write_reports` writes the winner's model report and the production report, and
+`register_run` registers the winner with the run's rows in one warehouse transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from models.batches import load_training_frame
+from models.catalogue import get_algorithm
+from models.datasets import get_spec
+from models.imbalance import IMBALANCE_STRATEGIES
+from models.production import (
+    HOLDOUT_FILE,
+    REFERENCE_FILE,
+    production_report,
+    save_holdout,
+    save_reference,
+)
+from models.registry import register_model, set_alias_in
+from models.spec import DatasetSpec
+from models.training import CandidateResult, RunSummary, Split, fit_candidate, make_model
+from models.tuning import tune
+from warehouse import connect, get_settings
+from warehouse.errors import OvernightError
+
+MIN_ROWS = 50
+SVM_MAX_ROWS = 20_000
+KNN_MAX_ROWS = 200_000
+TABULAR_DEFAULT = ("logistic_regression", "random_forest", "gradient_boosting", "svm", "knn",
+                   "dummy")
+TEXT_DEFAULT = ("naive_bayes", "logistic_regression", "linear_svm", "sgd", "dummy")
+IMBALANCED_SHARE = 0.15
+
+
+class TrainingDataError(OvernightError):
+    """The training window cannot train a model (says what is missing)."""
+
+
+def _as_date(value: str | date | None) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise TrainingDataError(f"{value!r} is not a date of the form YYYY-MM-DD") from None
+
+
+def load_window(dataset: str, start: str | date | None = None, end: str | date | None = None
+                ) -> tuple[DatasetSpec, pd.DataFrame, list[str]]:
+    """The spec and the labelled rows of accepted batches in the window, checked."""
+    with connect(read_only=True) as con:
+        spec = get_spec(con, dataset)
+    frame, batches = load_training_frame(spec, start=_as_date(start), end=_as_date(end))
+    window = f"{start or 'the first batch'} to {end or 'the last batch'}"
+    if len(frame) < MIN_ROWS:
+        raise TrainingDataError(
+            f"dataset {dataset!r} has {len(frame)} labelled rows in accepted batches from "
+            f"{window}; at least {MIN_ROWS} are needed")
+    counts = frame[spec.target].value_counts()
+    if len(counts) < 2:
+        raise TrainingDataError(f"dataset {dataset!r} has only one class in {window}")
+    return spec, frame, batches
+
+
+def plan_algorithms(spec: DatasetSpec, n_rows: int, algorithms: str = "",
+                    imbalance: str = "") -> dict[str, Any]:
+    """Algorithms for this data (by kind and size) and each one's imbalance strategy."""
+    if algorithms.strip():
+        names = [a.strip() for a in algorithms.split(",") if a.strip()]
+        for name in names:
+            get_algorithm(name, spec.kind)          # a clear error for an unknown name
+    else:
+        names = list(TEXT_DEFAULT if spec.kind == "text" else TABULAR_DEFAULT)
+        too_big = {"svm": SVM_MAX_ROWS, "knn": KNN_MAX_ROWS}
+        names = [n for n in names if n_rows <= too_big.get(n, n_rows)]
+    if imbalance and imbalance not in IMBALANCE_STRATEGIES:
+        raise TrainingDataError(f"unknown imbalance strategy {imbalance!r}; known: "
+                                f"{', '.join(IMBALANCE_STRATEGIES)}")
+    imbalanced = any(s < IMBALANCED_SHARE for s in (spec.class_shares or {}).values())
+    per_algorithm = {}
+    for name in names:
+        entry = get_algorithm(name, spec.kind)
+        if name == "dummy":
+            chosen = "none"
+        elif imbalance:
+            chosen = imbalance
+            if chosen in ("class_weight", "cost_weight") and not entry.class_weight:
+                chosen = "random_oversample"
+        elif imbalanced:
+            chosen = "class_weight" if entry.class_weight else "random_oversample"
+        else:
+            chosen = "none"
+        per_algorithm[name] = chosen
+    return {"algorithms": names, "imbalance": per_algorithm}
+
+
+def train_branch(spec: DatasetSpec, split: Split, algorithm: str, *,
+                 imbalance: dict[str, str] | str = "none", optimize: bool = True,
+                 trials: int = 20, time_budget: float | None = None, cv_folds: int = 3,
+                 seed: int = 0, n_jobs: int = 1, storage: str | None = None,
+                 study_name: str | None = None) -> tuple[CandidateResult, dict[str, Any] | None]:
+    """Tune (optionally) and fit one algorithm; return its result and the tuning summary."""
+    strategy = imbalance if isinstance(imbalance, str) else imbalance.get(algorithm, "none")
+    fixed = {"n_jobs": n_jobs} if "n_jobs" in get_algorithm(algorithm).defaults else {}
+
+    def build(params: dict[str, Any]) -> Any:
+        return make_model(spec, algorithm, {**params, **fixed}, imbalance=strategy, seed=seed)
+
+    params: dict[str, Any] = {}
+    summary = None
+    # native thread pools (OpenMP, BLAS) get n_jobs threads: parallel branches on a small
+    # machine must not oversubscribe its cores
+    with threadpool_limits(limits=max(n_jobs, 1)):
+        if optimize and cv_folds >= 2:
+            tuning = tune(spec, split.x_train, split.y_train, algorithm, build, trials=trials,
+                          timeout=time_budget, folds=cv_folds, seed=seed, storage=storage,
+                          study_name=study_name)
+            params = tuning.best_params
+            summary = vars(tuning)
+        result = fit_candidate(spec, split, algorithm, params=params, imbalance=strategy,
+                               cv_folds=cv_folds, seed=seed, model=build(params))
+    result.model_params = params  # type: ignore[attr-defined]
+    return result, summary
+
+
+def last_line(failure: object) -> str:
+    """The exception line of a caught failure (Metaflow keeps the whole traceback)."""
+    lines = [line.strip() for line in str(failure).splitlines() if line.strip()]
+    return lines[-1] if lines else repr(failure)
+
+
+def run_folder(pathspec: str) -> str:
+    return pathspec.replace("/", "-")
+
+
+def write_reports(spec: DatasetSpec, split: Split, summary: RunSummary,
+                  failures: list[dict[str, Any]], training_batches: list[str], pathspec: str,
+                  seed: int) -> dict[str, str]:
+    """The winner's model report and the run's production report, under reports/models."""
+    from models.report import build_model_report
+
+    winner = summary.winner
+    assert winner is not None
+    out_dir = get_settings().reports_dir / "models" / spec.name / run_folder(pathspec)
+    model_html = build_model_report(
+        spec=spec, model=winner.model, algorithm=winner.name, metrics=winner.metrics,
+        X_test=split.x_test, y_test=split.y_test, out_dir=out_dir,
+        leaderboard=summary.leaderboard, title=f"{spec.name}: {winner.name} ({pathspec})")
+    production_html = production_report(
+        spec=spec, winner={**winner.summary(), "name": winner.name},
+        leaderboard=summary.leaderboard, failures=failures, significance=summary.significance,
+        recommendation=summary.recommendation,
+        run={"pathspec": pathspec, "training_batches": training_batches,
+             "n_train": len(split.x_train), "n_test": len(split.x_test), "seed": seed},
+        out_dir=out_dir)
+    return {"model_report": str(model_html), "production_report": str(production_html)}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def register_run(spec: DatasetSpec, frame: pd.DataFrame, split: Split, summary: RunSummary,
+                 failures: list[dict[str, Any]], training_batches: list[str], *,
+                 pathspec: str, params: dict[str, Any], reports: dict[str, str], seed: int,
+                 started_at: datetime | None = None) -> str:
+    """Register the winner as challenger with the run and every candidate's row, atomically."""
+    winner = summary.winner
+    assert winner is not None
+    ranks = {row["name"]: row for row in summary.leaderboard}
+    p_values = {row["other"]: row for row in summary.significance}
+
+    def write_rows(con: Any, version: Any) -> None:
+        con.execute(
+            "INSERT INTO training_runs VALUES (?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?, NULL)",
+            [pathspec, spec.name, pathspec, started_at or utc_now(), utc_now(),
+             json.dumps(params, default=str), training_batches, seed, version.model_version])
+        rows = []
+        results = {r.name: r for r in summary.results}
+        for name, row in ranks.items():
+            result = results[name]
+            rows.append([
+                pathspec, spec.name, name, "ok", row["rank"], row["score"],
+                result.metrics["accuracy"], result.metrics["balanced_accuracy"],
+                result.metrics["f1_macro"],
+                float(pd.Series(result.cv_scores).mean()) if result.cv_scores else None,
+                float(pd.Series(result.cv_scores).std()) if len(result.cv_scores) > 1 else None,
+                result.fit_seconds, result.predict_seconds,
+                p_values.get(name, {}).get("mcnemar_p"),
+                json.dumps(result.metrics), json.dumps(getattr(result, "model_params", {}),
+                                                       default=str), None])
+        rows.extend([pathspec, spec.name, f["algorithm"], "failed", None, None, None, None,
+                     None, None, None, None, None, None, None, None, f["error"]]
+                    for f in failures)
+        con.executemany("INSERT INTO candidate_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                        " ?, ?, ?, ?, ?, ?)", rows)
+        set_alias_in(con, spec.name, "challenger", version.model_version,
+                     reason=f"trained by {pathspec}")
+
+    with tempfile.TemporaryDirectory() as scratch:
+        reference = save_reference(frame, spec, Path(scratch) / REFERENCE_FILE, seed=seed)
+        holdout = save_holdout(split.x_test, split.y_test, spec, Path(scratch) / HOLDOUT_FILE)
+        version = register_model(
+            winner.model, spec, algorithm=winner.name, metrics=winner.metrics,
+            training_batches=training_batches, run_id=pathspec,
+            params=getattr(winner, "model_params", {}),
+            extra={"pathspec": pathspec, "imbalance": winner.imbalance, "reports": reports,
+                   "n_train": len(split.x_train), "n_test": len(split.x_test)},
+            attachments={REFERENCE_FILE: reference, HOLDOUT_FILE: holdout}, within=write_rows)
+    return version.model_version

@@ -1,0 +1,339 @@
+"""The validation gate: may this challenger replace the champion?
+
+The challenger and the champion are judged on the same held-out labelled rows (the
+challenger's own held-out split, which it never trained on; the champion may have seen some
+of them, which only favours the champion). Checks, each with a verdict and its evidence:
+
+- performance: the dataset's minimum accuracy and macro F1;
+- comparison: macro F1 not below the champion's (plus a margin), McNemar's test must not say
+  the champion is better, and no rare class may lose recall beyond a tolerance;
+- robustness: accuracy under Gaussian noise on numeric features, missing values, and typos in
+  text stays within a tolerance of the clean accuracy;
+- fairness: the gap in recall between the groups of each sensitive column (the gap in the rate
+  of predicting each class is reported but does not block: prevalence may differ by group);
+- input safety: NaN, infinities, out-of-range values, unseen categories and empty text give
+  valid probabilities, not a crash.
+
+One overall score and a pass / fail with reasons go to the warehouse's `validations` table.
+A challenger is promoted only with a passing validation.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from models.evaluation import evaluate
+from models.production import HOLDOUT_FILE
+from models.registry import get_alias, get_version, load_model, promote
+from models.spec import DatasetSpec
+from models.statistics import mcnemar_test
+from warehouse import connect, transaction
+from warehouse.errors import OvernightError
+
+RARE_SHARE = 0.15
+
+
+class GateError(OvernightError):
+    pass
+
+
+class GateConfig(BaseModel):
+    """Thresholds of the gate (per dataset where they differ)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_accuracy: float = 0.0
+    min_f1_macro: float = 0.0
+    min_improvement: float = 0.0        # challenger F1 must reach champion F1 + this
+    alpha: float = 0.05
+    max_rare_recall_drop: float = 0.03
+    noise_scale: float = 0.1            # Gaussian noise, in standard deviations of each column
+    missing_share: float = 0.1
+    typo_share: float = 0.1
+    max_robustness_drop: float = 0.10
+    max_fairness_gap: float = 0.20
+    seed: int = 0
+
+
+GATE_CONFIGS: dict[str, GateConfig] = {
+    "customer": GateConfig(min_accuracy=0.80),
+    "medical": GateConfig(min_accuracy=0.80, min_f1_macro=0.75),
+    "news": GateConfig(min_accuracy=0.80),
+}
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GateResult:
+    dataset: str
+    challenger: str
+    champion: str | None
+    passed: bool
+    score: float
+    reasons: list[str]
+    checks: list[Check]
+    validation_id: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _proba(model: Any, x: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
+    proba = model.predict_proba(x)
+    out = np.zeros((len(x), len(spec.classes)))
+    for j, name in enumerate(str(c) for c in model.classes_):
+        out[:, spec.classes.index(name)] = proba[:, j]
+    return out
+
+
+def _metrics(model: Any, x: pd.DataFrame, y: pd.Series, spec: DatasetSpec) -> dict[str, Any]:
+    return evaluate(y, _proba(model, x, spec), spec.classes, y_pred=model.predict(x))
+
+
+def rare_classes(spec: DatasetSpec) -> list[str]:
+    return [c for c, s in (spec.class_shares or {}).items() if s < RARE_SHARE]
+
+
+def check_performance(metrics: dict[str, Any], config: GateConfig) -> Check:
+    ok = metrics["accuracy"] >= config.min_accuracy and metrics["f1_macro"] >= (
+        config.min_f1_macro)
+    return Check("performance", ok,
+                 f"accuracy {metrics['accuracy']:.3f} (minimum {config.min_accuracy:.2f}), "
+                 f"macro F1 {metrics['f1_macro']:.3f} (minimum {config.min_f1_macro:.2f})",
+                 {"accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]})
+
+
+def check_rare_classes(spec: DatasetSpec, metrics: dict[str, Any],
+                       champion: dict[str, Any] | None, config: GateConfig) -> Check:
+    """No rare class may be lost, nor lose recall beyond the tolerance against the champion."""
+    problems, evidence = [], {}
+    for name in rare_classes(spec):
+        recall = metrics["per_class"][name]["recall"]
+        before = champion["per_class"][name]["recall"] if champion else None
+        evidence[name] = {"recall": recall, "champion_recall": before}
+        if recall == 0 and metrics["per_class"][name]["support"]:
+            problems.append(f"{name} is never recognised")
+        elif before is not None and recall < before - config.max_rare_recall_drop:
+            problems.append(f"{name} recall {recall:.2f} < champion {before:.2f}")
+    return Check("rare_classes", not problems, "; ".join(problems) or
+                 "every rare class keeps its recall", evidence)
+
+
+def check_comparison(spec: DatasetSpec, challenger: Any, champion: Any, x: pd.DataFrame,
+                     y: pd.Series, metrics: dict[str, Any], champion_metrics: dict[str, Any],
+                     config: GateConfig) -> Check:
+    test = mcnemar_test(y, challenger.predict(x), champion.predict(x), alpha=config.alpha)
+    needed = champion_metrics["f1_macro"] + config.min_improvement
+    better = metrics["f1_macro"] >= needed
+    worse = test["better"] == "b"
+    detail = (f"macro F1 {metrics['f1_macro']:.3f} vs champion {champion_metrics['f1_macro']:.3f}"
+              f" (needs {needed:.3f}); McNemar p={test['p_value']:.3g}"
+              + ("; the champion is significantly better" if worse else ""))
+    return Check("comparison", better and not worse, detail,
+                 {"f1_macro": metrics["f1_macro"], "champion_f1_macro":
+                  champion_metrics["f1_macro"], "mcnemar": test})
+
+
+def _typos(text: Any, share: float, rng: np.random.Generator) -> Any:
+    if not isinstance(text, str) or not text:
+        return text
+    words = text.split(" ")
+    for i in np.flatnonzero(rng.random(len(words)) < share):
+        word = words[i]
+        if len(word) > 1:
+            j = int(rng.integers(0, len(word)))
+            words[i] = word[:j] + str(rng.choice(list(string.ascii_lowercase))) + word[j + 1:]
+    return " ".join(words)
+
+
+def perturbations(x: pd.DataFrame, spec: DatasetSpec, config: GateConfig
+                  ) -> dict[str, pd.DataFrame]:
+    """The noisy copies of the held-out features the robustness check scores."""
+    rng = np.random.default_rng(config.seed)
+    noisy, holes, typos = x.copy(), x.copy(), x.copy()
+    for column in spec.features_of_type("numeric"):
+        values = x[column].astype(float)
+        noisy[column] = values + rng.normal(0, config.noise_scale * (values.std() or 1.0),
+                                            len(x))
+    for column in spec.feature_names:
+        holes.loc[rng.random(len(x)) < config.missing_share, column] = None
+    for column in spec.features_of_type("text"):
+        typos[column] = [_typos(t, config.typo_share, rng) for t in x[column]]
+    out = {"missing_values": holes}
+    if spec.features_of_type("numeric"):
+        out["gaussian_noise"] = noisy
+    if spec.features_of_type("text"):
+        out["typos"] = typos
+    return out
+
+
+def check_robustness(spec: DatasetSpec, model: Any, x: pd.DataFrame, y: pd.Series,
+                     clean_accuracy: float, config: GateConfig) -> Check:
+    evidence, problems = {}, []
+    for name, frame in perturbations(x, spec, config).items():
+        accuracy = float(np.mean(model.predict(frame) == y.to_numpy()))
+        evidence[name] = accuracy
+        if clean_accuracy - accuracy > config.max_robustness_drop:
+            problems.append(f"{name}: accuracy {accuracy:.3f} vs clean {clean_accuracy:.3f}")
+    return Check("robustness", not problems, "; ".join(problems) or
+                 "accuracy holds under " + ", ".join(f"{k} ({v:.3f})"
+                                                    for k, v in evidence.items()), evidence)
+
+
+def check_fairness(spec: DatasetSpec, model: Any, x: pd.DataFrame, y: pd.Series,
+                   config: GateConfig) -> Check:
+    predicted = pd.Series(model.predict(x), index=x.index)
+    evidence, problems = {}, []
+    for column in spec.sensitive_columns:
+        groups = x[column].astype(str)
+        recalls = {}
+        rates: dict[str, dict[str, float]] = {}
+        for group in sorted(groups.unique()):
+            mask = groups == group
+            if mask.sum() < 20:
+                continue
+            per_class = [float(np.mean(predicted[mask & (y == c)] == c))
+                         for c in spec.classes if (mask & (y == c)).sum()]
+            recalls[group] = float(np.mean(per_class))
+            rates[group] = {c: float(np.mean(predicted[mask] == c)) for c in spec.classes}
+        if len(recalls) < 2:
+            continue
+        gap = max(recalls.values()) - min(recalls.values())
+        rate_gap = max(max(r[c] for r in rates.values()) - min(r[c] for r in rates.values())
+                       for c in spec.classes)
+        evidence[column] = {"recall_by_group": recalls, "recall_gap": gap,
+                            "positive_rate_gap": rate_gap}
+        if gap > config.max_fairness_gap:
+            problems.append(f"{column}: recall gap {gap:.3f} between groups")
+    return Check("fairness", not problems, "; ".join(problems) or (
+        "recall gaps within limits" if evidence else "no sensitive column to check"), evidence)
+
+
+def unsafe_inputs(x: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows a careless client could send: NaN, infinities, extremes, unseen categories."""
+    base = x.head(1)
+    rows = []
+    for make in ("nan", "inf", "-inf", "huge", "unseen"):
+        row = base.copy()
+        for feature in spec.features:
+            if feature.type == "numeric":
+                row[feature.name] = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf,
+                                     "huge": 1e12, "unseen": -1e12}[make]
+            elif feature.type == "categorical":
+                row[feature.name] = None if make == "nan" else "never-seen-before"
+            else:
+                row[feature.name] = "" if make in ("nan", "inf") else "zzzz qqqq éèê 😀"
+        rows.append(row)
+    return pd.concat(rows, ignore_index=True)
+
+
+def check_input_safety(spec: DatasetSpec, model: Any, x: pd.DataFrame) -> Check:
+    frame = unsafe_inputs(x, spec)
+    try:
+        proba = model.predict_proba(frame)
+        ok = bool(np.isfinite(proba).all() and np.allclose(proba.sum(axis=1), 1.0))
+        detail = ("valid probabilities for NaN, infinite, extreme and unseen inputs" if ok
+                  else "invalid probabilities for unusual inputs")
+    except Exception as error:  # the point of the check: any crash is a finding
+        ok, detail = False, f"crashed on unusual inputs: {type(error).__name__}: {error}"
+    return Check("input_safety", ok, detail)
+
+
+WEIGHTS = {"performance": 0.3, "comparison": 0.2, "rare_classes": 0.15, "robustness": 0.15,
+           "fairness": 0.1, "input_safety": 0.1}
+
+
+def judge(spec: DatasetSpec, challenger: Any, champion: Any | None, holdout: pd.DataFrame,
+          config: GateConfig | None = None, *, challenger_name: str = "challenger",
+          champion_name: str | None = None) -> GateResult:
+    """Run every check of the gate on one held-out frame (pure: nothing is written)."""
+    config = config or GATE_CONFIGS.get(spec.name, GateConfig())
+    labelled = holdout[holdout[spec.target].notna()]
+    if labelled.empty:
+        raise GateError(f"no labelled held-out rows to judge {challenger_name} on")
+    x = labelled[spec.feature_names].reset_index(drop=True)
+    y = labelled[spec.target].astype(str).reset_index(drop=True)
+    metrics = _metrics(challenger, x, y, spec)
+    champion_metrics = _metrics(champion, x, y, spec) if champion is not None else None
+    checks = [check_performance(metrics, config),
+              check_rare_classes(spec, metrics, champion_metrics, config)]
+    if champion is not None and champion_metrics is not None:
+        checks.append(check_comparison(spec, challenger, champion, x, y, metrics,
+                                       champion_metrics, config))
+    checks += [check_robustness(spec, challenger, x, y, metrics["accuracy"], config),
+               check_fairness(spec, challenger, x, y, config),
+               check_input_safety(spec, challenger, x)]
+    weights = {c.name: WEIGHTS[c.name] for c in checks}
+    score = sum(weights[c.name] for c in checks if c.passed) / sum(weights.values())
+    reasons = [f"{c.name}: {c.detail}" for c in checks if not c.passed]
+    return GateResult(spec.name, challenger_name, champion_name, not reasons, round(score, 4),
+                      reasons, checks)
+
+
+def load_holdout(model_version: str) -> pd.DataFrame:
+    path = get_version(model_version).artifact_path.parent / HOLDOUT_FILE
+    if not path.exists():
+        raise GateError(f"{model_version} has no held-out data ({path}); retrain it with "
+                        "`overnight train` to validate it")
+    return pd.read_parquet(path)
+
+
+def validate(dataset: str, challenger_version: str, *, night: str | None = None,
+             config: GateConfig | None = None) -> GateResult:
+    """Judge a registered challenger against the current champion and record the verdict."""
+    with connect(read_only=True) as con:
+        champion_version = get_alias(dataset, "champion", con)
+    challenger, version = load_model(challenger_version)
+    if version.dataset != dataset:
+        raise GateError(f"{challenger_version} belongs to {version.dataset}, not {dataset}")
+    champion = load_model(champion_version)[0] if champion_version else None
+    spec = DatasetSpec.model_validate(version.card["input_schema"])
+    result = judge(spec, challenger, champion, load_holdout(challenger_version), config,
+                   challenger_name=challenger_version, champion_name=champion_version)
+    result.validation_id = f"{challenger_version}:{night or datetime.now(UTC).date()}"
+    record(result)
+    return result
+
+
+def record(result: GateResult) -> None:
+    """One validations row per (challenger, night); a re-run replaces it."""
+    with transaction() as con:
+        con.execute("DELETE FROM validations WHERE validation_id = ?", [result.validation_id])
+        con.execute(
+            "INSERT INTO validations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [result.validation_id, result.dataset, result.challenger, result.champion,
+             result.passed, result.score, json.dumps(result.reasons),
+             json.dumps([asdict(c) for c in result.checks], default=str),
+             datetime.now(UTC).replace(tzinfo=None)])
+
+
+def passed_validation(model_version: str) -> bool:
+    with connect(read_only=True) as con:
+        row = con.execute("SELECT passed FROM validations WHERE challenger_version = ?"
+                          " ORDER BY validated_at DESC LIMIT 1", [model_version]).fetchone()
+    return bool(row and row[0])
+
+
+def promote_validated(dataset: str, model_version: str, *, reason: str,
+                      changed_by: str = "overnight") -> str | None:
+    """Promote a version only if its latest validation passed; returns the old champion."""
+    if not passed_validation(model_version):
+        raise GateError(f"{model_version} has no passing validation; run "
+                        f"`overnight validate --dataset {dataset} --version {model_version}` "
+                        "first (a worse model is never promoted)")
+    return promote(dataset, model_version, reason=reason, changed_by=changed_by)
