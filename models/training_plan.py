@@ -49,7 +49,9 @@ class TrainingDataError(OvernightError):
 
 
 def _as_date(value: str | date | None) -> date | None:
-    if value is None or isinstance(value, date):
+    if not value:
+        return None
+    if isinstance(value, date):
         return value
     try:
         return date.fromisoformat(value)
