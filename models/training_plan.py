@@ -211,6 +211,10 @@ def register_run(spec: DatasetSpec, frame: pd.DataFrame, split: Split, summary: 
         set_alias_in(con, spec.name, "challenger", version.model_version,
                      reason=f"trained by {pathspec}")
 
+    with connect(read_only=True) as con:
+        row = con.execute("SELECT max(batch_date) FROM batches WHERE list_contains(?, batch_id)",
+                          [training_batches]).fetchone()
+    data_until = row[0].isoformat() if row and row[0] else None
     with tempfile.TemporaryDirectory() as scratch:
         reference = save_reference(frame, spec, Path(scratch) / REFERENCE_FILE, seed=seed)
         holdout = save_holdout(split.x_test, split.y_test, spec, Path(scratch) / HOLDOUT_FILE)
@@ -219,6 +223,7 @@ def register_run(spec: DatasetSpec, frame: pd.DataFrame, split: Split, summary: 
             training_batches=training_batches, run_id=pathspec,
             params=getattr(winner, "model_params", {}),
             extra={"pathspec": pathspec, "imbalance": winner.imbalance, "reports": reports,
+                   "data_until": data_until,
                    "n_train": len(split.x_train), "n_test": len(split.x_test)},
             attachments={REFERENCE_FILE: reference, HOLDOUT_FILE: holdout}, within=write_rows)
     return version.model_version

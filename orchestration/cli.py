@@ -6,7 +6,9 @@ standard error with a non-zero exit, never as a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -232,11 +234,19 @@ def train(
     print(f"  leaderboard: overnight report leaderboard -p run={outcome.pathspec}")
 
 
+def use_local_prefect() -> None:
+    """Prefect's local API and state under the data home, unless the user chose a server."""
+    from orchestration.flows import prefect_home
+
+    for key, value in prefect_home(get_settings().home).items():
+        os.environ.setdefault(key, value)
+
+
 @app.command()
 def demo(
     nights: Annotated[int, typer.Option(min=1, help="Nights to simulate.")] = DEMO_NIGHTS,
     start: Annotated[str, typer.Option(help="First night, YYYY-MM-DD.")] = DEMO_START.isoformat(),
-    rows: Annotated[int | None, typer.Option(min=20, help="Rows per batch (default: each "
+    rows: Annotated[int | None, typer.Option(min=50, help="Rows per batch (default: each "
                                              "dataset's own).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default OVERNIGHT_SEED).")] = None,
 ) -> None:
@@ -246,15 +256,122 @@ def demo(
         print(f"warehouse created (migrations {', '.join(applied)})")
     first = parse_date(start, "--start")
     assert first is not None
+    use_local_prefect()
+    print(f"overnight demo: {nights} nights from {first} for customer, medical and news "
+          "(Prefect nightly flow, Metaflow training, Evidently drift reports)...")
+    started = time.perf_counter()
     summary = run_demo(first, nights, get_settings().seed if seed is None else seed, rows)
     print_frame(summary, OutputFormat.table, title=f"overnight demo: {nights} nights")
-    with connect(read_only=True) as con:
-        status = warehouse_status(con)
-    print(f"warehouse schema version {status['schema_version']}; rows per table: "
-          + ", ".join(f"{t} {n}" for t, n in status["tables"].items() if n))
-    print("where everything lives:")
+    settings = get_settings()
+    print(f"done in {time.perf_counter() - started:.0f} s. Where everything lives:")
     print_locations()
-    print("next: `overnight report batches`, `overnight report quality`, `overnight datasets`")
+    print(f"  drift reports  {settings.reports_dir / 'drift'}")
+    print(f"  model reports  {settings.reports_dir / 'models'}")
+    print("next: `overnight report champion_history`, `overnight report decisions`, "
+          "`overnight alerts`, `overnight report leaderboard`")
+
+
+@app.command()
+def nightly(
+    night: Annotated[str | None, typer.Option(help="Night, YYYY-MM-DD (default today UTC).")]
+    = None,
+    dataset: Annotated[list[str] | None, typer.Option(help="Dataset (repeatable; default all "
+                                                      "built-in).")] = None,
+    timeline: Annotated[str | None, typer.Option(help="Drift timeline file for generated "
+                                                 "data.")] = None,
+    force_retrain: Annotated[bool, typer.Option(help="Retrain whatever the policy says.")]
+    = False,
+) -> None:
+    """Run one night of the loop for the datasets, through the Prefect flow."""
+    init_warehouse()
+    parse_date(night, "--night")
+    use_local_prefect()
+    from orchestration.demo import summary_frame
+    from orchestration.flows import nightly as nightly_flow
+
+    rows = nightly_flow(night, dataset, timeline, None, get_settings().seed, None, force_retrain)
+    print_frame(summary_frame(rows), OutputFormat.table, title="night")
+
+
+@app.command()
+def backfill(
+    start: Annotated[str, typer.Option(help="First night, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option(help="Last night, YYYY-MM-DD.")],
+    dataset: Annotated[list[str] | None, typer.Option(help="Dataset (repeatable).")] = None,
+    timeline: Annotated[str | None, typer.Option(help="Drift timeline file.")] = None,
+) -> None:
+    """Run the nightly loop for each night from start to end, in order (idempotent)."""
+    init_warehouse()
+    first, last = parse_date(start, "--start"), parse_date(end, "--end")
+    assert first is not None and last is not None
+    if last < first:
+        raise OvernightError(f"--end {last} is before --start {first}")
+    use_local_prefect()
+    from orchestration.demo import summary_frame
+    from orchestration.flows import backfill as backfill_flow
+
+    rows = backfill_flow(start, end, dataset, timeline, start, get_settings().seed)
+    print_frame(summary_frame(rows), OutputFormat.table, title="backfill")
+
+
+@app.command("validate")
+def validate_command(
+    dataset: Annotated[str, typer.Option(help="Dataset.")],
+    version: Annotated[str | None, typer.Option(help="Model version (default: challenger).")]
+    = None,
+) -> None:
+    """Run the validation gate on a challenger against the champion and record the verdict."""
+    from models.registry import get_alias
+    from monitoring.gate import validate
+
+    target = version or get_alias(dataset, "challenger")
+    if target is None:
+        raise OvernightError(f"dataset {dataset!r} has no challenger; give --version")
+    result = validate(dataset, target)
+    print(f"{target}: {'PASSED' if result.passed else 'REFUSED'} (score {result.score:.2f})")
+    for check in result.checks:
+        print(f"  [{'ok ' if check.passed else 'FAIL'}] {check.name}: {check.detail}")
+
+
+@app.command()
+def promote(
+    dataset: Annotated[str, typer.Option(help="Dataset.")],
+    version: Annotated[str, typer.Option(help="Model version with a passing validation.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the alias history).")],
+) -> None:
+    """Make a validated version the champion (the old one becomes `previous`)."""
+    from monitoring.gate import promote_validated
+
+    old = promote_validated(dataset, version, reason=reason, changed_by=_user())
+    print(f"{dataset}: champion {old or '(none)'} -> {version}")
+
+
+@app.command()
+def rollback(
+    dataset: Annotated[str, typer.Option(help="Dataset.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the alias history).")],
+) -> None:
+    """Restore the previous champion in one atomic switch."""
+    from models.registry import rollback as registry_rollback
+
+    restored = registry_rollback(dataset, reason=reason, changed_by=_user())
+    print(f"{dataset}: champion restored to {restored}")
+
+
+@app.command()
+def alerts(
+    dataset: Annotated[str | None, typer.Option(help="Only this dataset.")] = None,
+    severity: Annotated[str | None, typer.Option(help="info, warning or critical.")] = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """List open alerts, newest first."""
+    from monitoring.alerts import open_alerts
+
+    print_frame(open_alerts(dataset=dataset, severity=severity), fmt, title="open alerts")
+
+
+def _user() -> str:
+    return os.environ.get("USER") or os.environ.get("USERNAME") or "cli"
 
 
 def main() -> None:

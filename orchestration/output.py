@@ -38,6 +38,6 @@ def print_frame(frame: pd.DataFrame, fmt: OutputFormat, title: str | None = None
             table.add_column(str(column), overflow="fold")
         for row in frame.itertuples(index=False):
             table.add_row(*(_cell(v) for v in row))
-        Console(width=max(100, Console().width)).print(table)
+        Console(width=max(160, Console().width)).print(table)
         if frame.empty:
             print("(no rows)")

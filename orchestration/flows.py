@@ -1,0 +1,169 @@
+"""Prefect flows of the nightly loop: thin wrappers over `orchestration.night`.
+
+    nightly        every configured dataset's night (a subflow per dataset; one dataset's
+                   failure does not stop the others), with a Markdown summary artifact
+    backfill       the nightly flow for each date of a range, in order (idempotent)
+    train_dataset  an on-demand training run of one dataset
+    score_file     batch scoring of a file with the champion, on demand or on a schedule
+
+Each stage runs as a Prefect task with retries and a timeout; the stage functions themselves
+live in `orchestration.night` and are tested without Prefect.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
+from prefect.runtime import task_run
+
+from models.datasets import BUILTIN
+from models.scenarios import DEMO_TIMELINE, load_timeline
+from orchestration.night import (
+    DatasetNight,
+    NightPlan,
+    StageSkipped,
+    TrainingSettings,
+    night_summary_markdown,
+    run_dataset_night,
+)
+
+STAGE_TIMEOUTS = {"ingest": 600, "monitor": 900, "decide": 300, "train": 3600, "promote": 900}
+
+
+STAGE_RETRIES = 1
+
+
+class StageFailed(Exception):
+    """A stage that still failed after its retries (the message says how often it ran)."""
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A stage with nothing to do, returned (not raised) so Prefect does not retry it."""
+
+    reason: str
+
+
+@task(name="stage", retries=STAGE_RETRIES, retry_delay_seconds=1, cache_policy=NONE,
+      task_run_name="{dataset}-{stage}")
+def run_stage(dataset: str, stage: str, fn: Any) -> Any:
+    """One stage of one dataset's night; a raise is retried before it counts as failed."""
+    try:
+        return fn()
+    except StageSkipped as skipped:
+        return Skip(str(skipped))
+    except Exception as error:
+        attempts = task_run.run_count
+        if attempts <= STAGE_RETRIES:
+            raise
+        raise StageFailed(f"{type(error).__name__}: {error} (after {attempts} attempts)"
+                          ) from error
+
+
+def _prefect_call(dataset: str):
+    def call(stage: str, fn: Any) -> Any:
+        runner = run_stage.with_options(timeout_seconds=STAGE_TIMEOUTS[stage])
+        result = runner(dataset, stage, fn)
+        if isinstance(result, Skip):
+            raise StageSkipped(result.reason)
+        return result
+    return call
+
+
+def _parse(night: date | str | None) -> date:
+    if night is None or night == "":
+        return datetime.now(UTC).date()
+    return night if isinstance(night, date) else date.fromisoformat(str(night))
+
+
+@flow(name="dataset-night", flow_run_name="{dataset}-{night}", log_prints=True)
+def dataset_night(plan: NightPlan, dataset: str, night: str) -> DatasetNight:
+    """One dataset's night as a subflow, so each dataset reads on its own in the UI."""
+    return run_dataset_night(plan, dataset, call=_prefect_call(dataset))
+
+
+def build_plan(night: date | str | None = None, datasets: list[str] | None = None,
+               timeline_file: str | None = None, timeline_start: date | str | None = None,
+               seed: int = 42, rows: int | None = None, force_retrain: bool = False,
+               training: dict[str, Any] | None = None, drills: list[str] | None = None
+               ) -> NightPlan:
+    """A night's plan from flow parameters (plain types, so deployments can set them)."""
+    when = _parse(night)
+    timeline = None
+    if timeline_file:
+        timeline = load_timeline(timeline_file)
+        if timeline_start or timeline.start is None:
+            timeline = timeline.with_start(_parse(timeline_start) if timeline_start else when)
+    return NightPlan(night=when, datasets=list(datasets or BUILTIN), timeline=timeline,
+                     seed=seed, rows=rows, force_retrain=force_retrain,
+                     training=TrainingSettings(**(training or {})), drills=tuple(drills or ()))
+
+
+@flow(name="nightly", flow_run_name="night-{night}", log_prints=True)
+def nightly(night: str | None = None, datasets: list[str] | None = None,
+            timeline_file: str | None = None, timeline_start: str | None = None,
+            seed: int = 42, rows: int | None = None, force_retrain: bool = False,
+            training: dict[str, Any] | None = None,
+            drills: list[str] | None = None) -> list[dict[str, Any]]:
+    """The nightly loop for every configured dataset (default: the built-in ones, today UTC)."""
+    plan = build_plan(night, datasets, timeline_file, timeline_start, seed, rows,
+                      force_retrain, training, drills)
+    logger = get_run_logger()
+    results = []
+    for dataset in plan.datasets:
+        result = dataset_night(plan, dataset, plan.night.isoformat())
+        logger.info("%s %s: %s", plan.night, dataset, result.stages)
+        results.append(result)
+    create_markdown_artifact(markdown=night_summary_markdown(plan.night, results),
+                             key=f"night-{plan.night.isoformat()}",
+                             description=f"overnight: night of {plan.night}")
+    return [r.as_dict() for r in results]
+
+
+@flow(name="backfill", log_prints=True)
+def backfill(start: str, end: str, datasets: list[str] | None = None,
+             timeline_file: str | None = None, timeline_start: str | None = None,
+             seed: int = 42, rows: int | None = None,
+             training: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The nightly loop for each date from start to end, in order (re-runs are idempotent)."""
+    first, last = _parse(start), _parse(end)
+    if last < first:
+        raise ValueError(f"backfill end {last} is before start {first}")
+    rows_out: list[dict[str, Any]] = []
+    day = first
+    while day <= last:
+        rows_out += nightly(day.isoformat(), datasets, timeline_file,
+                            timeline_start or first.isoformat(), seed, rows, False, training)
+        day += timedelta(days=1)
+    return rows_out
+
+
+@flow(name="train-dataset", log_prints=True)
+def train_dataset(dataset: str, trials: int = 20, optimize: bool = True,
+                  algorithms: str = "", window_days: int = 7,
+                  end_date: str | None = None) -> str:
+    """An on-demand training run of one dataset (registers a challenger)."""
+    from models.training_runner import run_training
+
+    end = _parse(end_date)
+    outcome = run_training(dataset, trials=trials, optimize=optimize, algorithms=algorithms,
+                           start_date=(end - timedelta(days=window_days - 1)).isoformat(),
+                           end_date=end.isoformat())
+    return outcome.model_version
+
+
+def demo_timeline_path() -> str:
+    return str(DEMO_TIMELINE)
+
+
+def prefect_home(home: Path) -> dict[str, str]:
+    """Environment for Prefect's local (ephemeral) API under the data home, no telemetry."""
+    return {"PREFECT_HOME": str(home / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING")}

@@ -1,0 +1,336 @@
+"""One night for one dataset, as plain stage functions the Prefect flows call.
+
+    ingest    generate the night's batch (built-in datasets, along the drift timeline) or load
+              the files waiting in landing/DATASET/ (a user's own dataset); quality checks
+    monitor   score the batch with the champion (labelled rows become performance evidence)
+              and write the drift report against the champion's reference data
+    decide    the retraining policy's decision, with every trigger's evidence
+    train     the Metaflow training flow over the recent window, registering a challenger
+    promote   the validation gate on the challenger; promotion only when it passes
+
+Each stage's outcome is kept in `nightly_runs`; a stage's failure is recorded and alerted and
+stops only this dataset's night. Nothing here knows about Prefect.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from models.batches import StoredBatch, generate_batch, load_batch
+from models.datasets import BUILTIN, get_spec
+from models.ingest import ingest_file
+from models.registry import get_alias, load_model
+from models.scenarios import Timeline
+from monitoring.alerts import (
+    alert_failed_gate,
+    alert_failed_step,
+    alert_quarantine,
+    alerts_for_decision,
+    raise_alert,
+)
+from monitoring.gate import promote_validated, validate
+from monitoring.performance import record_batch_labels
+from monitoring.policy import decide
+from warehouse import connect, get_settings, transaction
+
+STAGES = ("ingest", "monitor", "decide", "train", "promote")
+
+
+class StageSkipped(Exception):
+    """A stage that has nothing to do tonight (recorded as skipped, not failed)."""
+
+
+@dataclass
+class TrainingSettings:
+    """How the nightly loop calls the training flow."""
+
+    trials: int = 20
+    optimize: bool = True
+    cv_folds: int = 3
+    time_budget: float = 120.0
+    window_days: int = 7
+    max_workers: int = 2
+    algorithms: dict[str, str] = field(default_factory=dict)   # per dataset, '' = default
+
+
+@dataclass
+class NightPlan:
+    night: date
+    datasets: list[str]
+    timeline: Timeline | None = None
+    seed: int = 42
+    rows: int | None = None
+    force_retrain: bool = False
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    drills: tuple[str, ...] = ()        # "dataset:stage" pairs that raise (failure drills)
+
+    @property
+    def night_id(self) -> str:
+        return f"night-{self.night.isoformat()}"
+
+
+@dataclass
+class DatasetNight:
+    """What one dataset's night did: the row of the demo's summary table."""
+
+    night: str
+    dataset: str
+    batch_id: str | None = None
+    batch_status: str | None = None
+    drift_share: float | None = None
+    dataset_drift: bool | None = None
+    report: str | None = None
+    accuracy: float | None = None
+    retrain: bool | None = None
+    reason: str | None = None
+    challenger: str | None = None
+    promoted: bool = False
+    gate: str | None = None
+    champion: str | None = None
+    failed_stage: str | None = None
+    stages: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def record_stage(plan: NightPlan, dataset: str, stage: str, status: str, *, started: datetime,
+                 seconds: float, detail: str | None = None, error: str | None = None,
+                 flow_run_id: str | None = None) -> None:
+    """One nightly_runs row per (night, dataset, stage); a re-run replaces it."""
+    with transaction() as con:
+        con.execute("DELETE FROM nightly_runs WHERE night_id = ? AND dataset = ? AND stage = ?",
+                    [plan.night_id, dataset, stage])
+        con.execute("INSERT INTO nightly_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [plan.night_id, plan.night, dataset, stage, status, started, _now(),
+                     seconds, detail, error, flow_run_id])
+
+
+def completed_stages(plan: NightPlan, dataset: str) -> dict[str, str]:
+    with connect(read_only=True) as con:
+        rows = con.execute("SELECT stage, status FROM nightly_runs WHERE night_id = ?"
+                           " AND dataset = ?", [plan.night_id, dataset]).fetchall()
+    return dict(rows)
+
+
+def drill(plan: NightPlan, dataset: str, stage: str, attempt: int = 1) -> None:
+    if f"{dataset}:{stage}" in plan.drills:
+        raise RuntimeError(f"failure drill: {dataset} {stage} configured to raise "
+                           f"(attempt {attempt})")
+
+
+# ------------------------------------------------------------------------------- stages
+
+
+def ingest_stage(plan: NightPlan, dataset: str) -> StoredBatch:
+    """Tonight's batch: generated for built-in datasets, from landing files for the others."""
+    if dataset in BUILTIN:
+        timeline = plan.timeline
+        drift = timeline.drift_for(dataset, plan.night) if timeline else None
+        scenario = timeline.label_for(dataset, plan.night) if timeline else "stable"
+        kwargs = {"drift": drift} if drift is not None else {}
+        batch = generate_batch(dataset, plan.night, n_rows=plan.rows, seed=plan.seed,
+                               scenario=scenario, **kwargs)
+    else:
+        batch = ingest_landing_files(dataset, plan.night)
+    alert_quarantine(batch)
+    return batch
+
+
+def ingest_landing_files(dataset: str, night: date) -> StoredBatch:
+    """Load the files a user dropped in landing/DATASET/ (oldest first); keep them after."""
+    folder = get_settings().landing_dir / dataset
+    files = sorted([*folder.glob("*.csv"), *folder.glob("*.parquet")],
+                   key=lambda p: p.stat().st_mtime) if folder.exists() else []
+    if not files:
+        raise StageSkipped(f"no new file in {folder}")
+    done = folder / "ingested"
+    done.mkdir(exist_ok=True)
+    batch = None
+    for path in files:
+        batch = ingest_file(dataset, path, batch_date=night)
+        shutil.move(str(path), done / path.name)
+    assert batch is not None
+    return batch
+
+
+def monitor_stage(plan: NightPlan, dataset: str, batch: StoredBatch) -> dict[str, Any]:
+    """Score the batch with the champion (labels become evidence) and report its drift."""
+    if batch.status != "accepted":
+        raise StageSkipped(f"batch {batch.batch_id} is quarantined")
+    champion = get_alias(dataset, "champion")
+    if champion is None:
+        raise StageSkipped("no champion yet: nothing to monitor")
+    with connect(read_only=True) as con:
+        spec = get_spec(con, dataset)
+    frame = load_batch(spec, batch.batch_id)
+    model, _ = load_model(champion)
+    predicted = [str(p) for p in model.predict(frame[spec.feature_names])]
+    labels = [None if v is None or v != v else str(v) for v in frame[spec.target]]
+    record_batch_labels(dataset, batch.batch_id, champion, predicted, labels,
+                        datetime.combine(plan.night, datetime.min.time()))
+    labelled = [(p, t) for p, t in zip(predicted, labels, strict=True) if t is not None]
+    accuracy = (sum(p == t for p, t in labelled) / len(labelled)) if labelled else None
+    from monitoring.drift import run_drift_report
+
+    summary = run_drift_report(dataset, batch.batch_id, champion, night_date=plan.night)
+    result = {"champion": champion, "accuracy": accuracy, **_drift_fields(summary)}
+    if result.get("dataset_drift"):
+        raise_alert("drift", f"{dataset} {plan.night}: dataset drift, "
+                    f"{result['drift_share']:.0%} of columns drifted", dataset=dataset,
+                    details=result, dedupe_key=f"drift:{dataset}:{plan.night}")
+    return result
+
+
+def _drift_fields(summary: Any) -> dict[str, Any]:
+    data = summary.as_dict() if hasattr(summary, "as_dict") else dict(summary)
+    return {"drift_share": data.get("share_drifted"), "dataset_drift": data.get("dataset_drift"),
+            "report": data.get("html_path")}
+
+
+def decide_stage(plan: NightPlan, dataset: str, batch: StoredBatch | None) -> dict[str, Any]:
+    decision = decide(dataset, plan.night, batch.batch_id if batch else None)
+    alerts_for_decision(decision)
+    retrain = decision.retrain or plan.force_retrain
+    reason = decision.reason if decision.retrain or not plan.force_retrain else (
+        f"forced retrain ({decision.reason})")
+    return {"retrain": retrain, "reason": reason}
+
+
+def train_stage(plan: NightPlan, dataset: str) -> str:
+    """Run the training flow on the recent window; returns the registered challenger."""
+    from models.training_runner import run_training
+
+    settings = plan.training
+    start = plan.night - timedelta(days=settings.window_days - 1)
+    outcome = run_training(
+        dataset, trials=settings.trials, optimize=settings.optimize, cv_folds=settings.cv_folds,
+        time_budget=settings.time_budget, max_workers=settings.max_workers,
+        algorithms=settings.algorithms.get(dataset, ""), start_date=start.isoformat(),
+        end_date=plan.night.isoformat(), seed=plan.seed)
+    return outcome.model_version
+
+
+def promote_stage(plan: NightPlan, dataset: str, challenger: str) -> dict[str, Any]:
+    result = validate(dataset, challenger, night=plan.night.isoformat())
+    if not result.passed:
+        alert_failed_gate(dataset, challenger, result.reasons)
+        return {"promoted": False, "gate": "refused: " + "; ".join(result.reasons)}
+    promote_validated(dataset, challenger, reason=f"passed the gate on {plan.night} "
+                      f"(score {result.score:.2f})")
+    return {"promoted": True, "gate": f"passed (score {result.score:.2f})"}
+
+
+# ------------------------------------------------------------------------ one dataset
+
+
+StageRunner = Callable[[str, Callable[[], Any]], Any]
+
+
+def run_dataset_night(plan: NightPlan, dataset: str,
+                      call: StageRunner | None = None) -> DatasetNight:
+    """All stages of one dataset's night, each recorded; a failure stops only this dataset.
+
+    `call(stage, fn)` runs one stage (the Prefect flow passes one that runs it as a task with
+    retries); by default the stage function is called directly.
+    """
+    call = call or (lambda stage, fn: fn())
+    out = DatasetNight(night=plan.night.isoformat(), dataset=dataset)
+
+    def stage(name: str, fn: Callable[[], Any]) -> Any:
+        def drilled() -> Any:
+            drill(plan, dataset, name)
+            return fn()
+
+        started, clock = _now(), time.perf_counter()
+        try:
+            value = call(name, drilled)
+        except StageSkipped as skipped:
+            record_stage(plan, dataset, name, "skipped", started=started,
+                         seconds=time.perf_counter() - clock, detail=str(skipped))
+            out.stages[name] = "skipped"
+            return None
+        except Exception as error:
+            message = f"{type(error).__name__}: {error}"
+            record_stage(plan, dataset, name, "failed", started=started,
+                         seconds=time.perf_counter() - clock, error=message[:2000])
+            alert_failed_step(dataset, plan.night, name, message[:500])
+            out.stages[name] = "failed"
+            out.failed_stage = name
+            raise
+        record_stage(plan, dataset, name, "ok", started=started,
+                     seconds=time.perf_counter() - clock, detail=_detail(name, value))
+        out.stages[name] = "ok"
+        return value
+
+    try:
+        batch = stage("ingest", lambda: ingest_stage(plan, dataset))
+        if batch is not None:
+            out.batch_id, out.batch_status = batch.batch_id, batch.status
+            monitored = stage("monitor", lambda: monitor_stage(plan, dataset, batch))
+        else:
+            monitored = None
+            _skip(plan, dataset, "monitor", "no batch tonight", out)
+        if monitored:
+            out.drift_share, out.dataset_drift = (monitored["drift_share"],
+                                                  monitored["dataset_drift"])
+            out.report, out.accuracy = monitored["report"], monitored["accuracy"]
+        decision = stage("decide", lambda: decide_stage(plan, dataset, batch))
+        out.retrain, out.reason = decision["retrain"], decision["reason"]
+        challenger = None
+        if decision["retrain"]:
+            challenger = out.challenger = stage("train", lambda: train_stage(plan, dataset))
+        else:
+            _skip(plan, dataset, "train", "the policy decided not to retrain", out)
+        if challenger:
+            gate = stage("promote", lambda: promote_stage(plan, dataset, challenger))
+            out.promoted, out.gate = gate["promoted"], gate["gate"]
+        else:
+            _skip(plan, dataset, "promote", "no challenger tonight", out)
+    except Exception:  # recorded and alerted by `stage`; the other datasets go on
+        pass
+    out.champion = get_alias(dataset, "champion")
+    return out
+
+
+def _skip(plan: NightPlan, dataset: str, stage: str, why: str, out: DatasetNight) -> None:
+    record_stage(plan, dataset, stage, "skipped", started=_now(), seconds=0.0, detail=why)
+    out.stages[stage] = "skipped"
+
+
+def _detail(stage: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, StoredBatch):
+        return f"{value.batch_id}: {value.n_rows} rows, {value.status}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items() if k != "report")[:1000]
+    return str(value)[:1000]
+
+
+def night_summary_markdown(night: date, rows: list[DatasetNight]) -> str:
+    """The Markdown summary of a night (a Prefect artifact, and what the demo prints)."""
+    lines = [f"# overnight: night of {night.isoformat()}", "",
+             "| dataset | batch | drift | accuracy | decision | challenger | gate | champion |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        drift = "n/a" if r.drift_share is None else (
+            f"{r.drift_share:.0%}" + (" (dataset drift)" if r.dataset_drift else ""))
+        accuracy = "n/a" if r.accuracy is None else f"{r.accuracy:.3f}"
+        decision = "failed at " + r.failed_stage if r.failed_stage else (
+            "retrain" if r.retrain else "keep") + f": {r.reason or ''}"
+        report = f" [report]({Path(r.report).as_uri()})" if r.report else ""
+        lines.append(f"| {r.dataset} | {r.batch_status or 'n/a'} | {drift}{report} | "
+                     f"{accuracy} | {decision} | {r.challenger or ''} | {r.gate or ''} | "
+                     f"{r.champion or ''} |")
+    return "\n".join(lines) + "\n"
