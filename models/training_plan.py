@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,7 @@ def train_branch(spec: DatasetSpec, split: Split, algorithm: str, *,
                  seed: int = 0, n_jobs: int = 1, storage: str | None = None,
                  study_name: str | None = None) -> tuple[CandidateResult, dict[str, Any] | None]:
     """Tune (optionally) and fit one algorithm; return its result and the tuning summary."""
+    started = time.perf_counter()
     strategy = imbalance if isinstance(imbalance, str) else imbalance.get(algorithm, "none")
     fixed = {"n_jobs": n_jobs} if "n_jobs" in get_algorithm(algorithm).defaults else {}
 
@@ -134,6 +136,7 @@ def train_branch(spec: DatasetSpec, split: Split, algorithm: str, *,
         result = fit_candidate(spec, split, algorithm, params=params, imbalance=strategy,
                                cv_folds=cv_folds, seed=seed, model=build(params))
     result.model_params = params  # type: ignore[attr-defined]
+    result.work_seconds = time.perf_counter() - started  # type: ignore[attr-defined]
     return result, summary
 
 

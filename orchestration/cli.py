@@ -370,6 +370,16 @@ def alerts(
     print_frame(open_alerts(dataset=dataset, severity=severity), fmt, title="open alerts")
 
 
+@app.command("close-alert")
+def close_alert_command(
+    alert_id: Annotated[str, typer.Argument(help="The alert to close (see `overnight alerts`).")],
+) -> None:
+    """Close an open alert."""
+    from monitoring.alerts import close_alert
+
+    print(f"closed {alert_id}" if close_alert(alert_id) else f"{alert_id} was already closed")
+
+
 def _user() -> str:
     return os.environ.get("USER") or os.environ.get("USERNAME") or "cli"
 

@@ -245,6 +245,9 @@ def run_dataset_night(plan: NightPlan, dataset: str,
     retries); by default the stage function is called directly.
     """
     call = call or (lambda stage, fn: fn())
+    done = recorded_night(plan, dataset)
+    if done is not None:
+        return done
     out = DatasetNight(night=plan.night.isoformat(), dataset=dataset)
 
     def stage(name: str, fn: Callable[[], Any]) -> Any:
@@ -301,6 +304,37 @@ def run_dataset_night(plan: NightPlan, dataset: str,
         pass
     out.champion = get_alias(dataset, "champion")
     return out
+
+
+def recorded_night(plan: NightPlan, dataset: str) -> DatasetNight | None:
+    """A night that already ran every stage without failure is not run again (idempotent
+    backfill): its summary is read back from the warehouse instead."""
+    stages = completed_stages(plan, dataset)
+    if set(stages) != set(STAGES) or "failed" in stages.values() or "running" in stages.values():
+        return None
+    with connect(read_only=True) as con:
+        batch = con.execute("SELECT batch_id, status FROM batches WHERE dataset = ? AND"
+                            " batch_date = ? ORDER BY created_at DESC LIMIT 1",
+                            [dataset, plan.night]).fetchone()
+        drift = con.execute("SELECT share_drifted, dataset_drift, html_path FROM drift_reports"
+                            " WHERE dataset = ? AND night_date = ? ORDER BY created_at DESC"
+                            " LIMIT 1", [dataset, plan.night]).fetchone()
+        decision = con.execute("SELECT retrain, reason FROM retraining_decisions WHERE"
+                               " dataset = ? AND night_date = ?", [dataset, plan.night]
+                               ).fetchone()
+        gate = con.execute("SELECT challenger_version, passed FROM validations WHERE"
+                           " dataset = ? AND validation_id LIKE ?",
+                           [dataset, f"%:{plan.night.isoformat()}"]).fetchone()
+    return DatasetNight(
+        night=plan.night.isoformat(), dataset=dataset,
+        batch_id=batch[0] if batch else None, batch_status=batch[1] if batch else None,
+        drift_share=drift[0] if drift else None, dataset_drift=drift[1] if drift else None,
+        report=drift[2] if drift else None,
+        retrain=decision[0] if decision else None,
+        reason=(decision[1] if decision else "") + " (already done)",
+        challenger=gate[0] if gate else None, promoted=bool(gate and gate[1]),
+        gate=None if gate is None else ("passed" if gate[1] else "refused"),
+        champion=get_alias(dataset, "champion"), stages=stages)
 
 
 def _skip(plan: NightPlan, dataset: str, stage: str, why: str, out: DatasetNight) -> None:

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="How long a connection waits for the warehouse lock."
     )
     seed: int = Field(default=42, description="Default random seed for generators and training.")
+    webhook_url: str | None = Field(
+        default=None, description="URL that receives each new alert as JSON (POST).")
+    policy_file: Path | None = Field(
+        default=None, description="Retraining policy file (default: monitoring/policies.yaml).")
 
     @property
     def warehouse_path(self) -> Path:

@@ -1,0 +1,333 @@
+"""The retraining policy: whether a dataset's champion should be retrained tonight, and why.
+
+Thresholds and the cool-down are configured per dataset in a YAML file (`policies.yaml` beside
+this module: a `default:` section and one section per dataset that overrides it). Five kinds of
+trigger are evaluated: performance degradation (accuracy and macro F1 drop against the
+champion's training figures), data drift, model age, new labelled volume since training and a
+missing champion. `evaluate_triggers` is a pure function of the evidence and the policy;
+`gather_evidence` reads the warehouse read-only; `decide` writes one `retraining_decisions` row
+per dataset and night, replaced when the night is re-run.
+
+This module decides only: it must not train, promote, or raise alerts (the nightly loop does,
+e.g. with `monitoring.alerts.alerts_for_decision`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from models.registry import get_alias, get_version
+from monitoring.performance import performance_on
+from warehouse import connect, get_settings, transaction
+from warehouse.errors import OvernightError
+
+POLICY_FILE = Path(__file__).with_name("policies.yaml")
+
+
+class PolicyError(OvernightError):
+    """A policy file that cannot be read (names the file, the section and the key)."""
+
+
+class RetrainingPolicy(BaseModel):
+    """Thresholds of the retraining triggers of one dataset, and its cool-down."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_accuracy_drop: float = Field(
+        default=0.05, ge=0, le=1,
+        description="Largest tolerated drop of accuracy below the champion's training accuracy.")
+    max_f1_drop: float = Field(
+        default=0.05, ge=0, le=1,
+        description="Largest tolerated drop of macro F1 below the champion's training F1.")
+    drift_share: float = Field(
+        default=0.5, gt=0, le=1,
+        description="Share of drifted columns from which drift fires (or dataset_drift true).")
+    max_model_age_days: float = Field(
+        default=7, gt=0, description="Age of the champion, in days, beyond which it is retrained.")
+    min_new_labelled_rows: int = Field(
+        default=5000, ge=1, description="New labelled rows since training that justify a retrain.")
+    cooldown_days: int = Field(
+        default=1, ge=0,
+        description="No retrain within this many days after the last retrain decision "
+                    "(a missing champion retrains regardless).")
+    min_labelled_for_performance: int = Field(
+        default=100, ge=1,
+        description="Below this many labelled rows tonight, the performance triggers abstain.")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the policy looks at for one dataset and night (None: not known or not measured)."""
+
+    dataset: str
+    night_date: date
+    champion_version: str | None
+    batch_id: str | None = None
+    champion_accuracy: float | None = None
+    champion_f1: float | None = None
+    accuracy: float | None = None
+    f1_macro: float | None = None
+    n_labelled: int | None = None
+    drift_share: float | None = None
+    dataset_drift: bool | None = None
+    model_age_days: float | None = None
+    new_labelled_rows: int | None = None
+    last_retrain_date: date | None = None
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One trigger's verdict; `note` is a readable phrase that starts with its name."""
+
+    name: str
+    value: float | str | None
+    threshold: float | None
+    fired: bool
+    note: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision_id: str
+    dataset: str
+    night_date: date
+    batch_id: str | None
+    model_version: str | None
+    retrain: bool
+    reason: str
+    triggers: tuple[Trigger, ...]
+    cooldown_held: bool
+
+    @property
+    def fired(self) -> list[Trigger]:
+        return [t for t in self.triggers if t.fired]
+
+    def triggers_json(self) -> str:
+        return json.dumps([asdict(t) for t in self.triggers])
+
+
+def _section(file: Path, name: str, section: Any, base: RetrainingPolicy) -> RetrainingPolicy:
+    if section is None:
+        section = {}
+    if not isinstance(section, dict):
+        raise PolicyError(f"{file}: section {name!r} must be a mapping of policy settings")
+    known = list(RetrainingPolicy.model_fields)
+    unknown = sorted(str(key) for key in section if key not in known)
+    if unknown:
+        raise PolicyError(
+            f"{file}: unknown key {', '.join(map(repr, unknown))} in section {name!r};"
+            f" known keys: {', '.join(known)}")
+    try:
+        return RetrainingPolicy.model_validate({**base.model_dump(), **section})
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                             for e in error.errors())
+        raise PolicyError(f"{file}: section {name!r}: {problems}") from error
+
+
+def load_policies(path: Path | str | None = None) -> dict[str, RetrainingPolicy]:
+    """The policies of a file by dataset, plus 'default'; a missing file gives the defaults.
+
+    Without `path`, the file is the `policy_file` setting when there is one, else the
+    `policies.yaml` shipped beside this module. Dataset sections override `default:`.
+    """
+    file = Path(path or getattr(get_settings(), "policy_file", None) or POLICY_FILE)
+    if not file.exists():
+        return {"default": RetrainingPolicy()}
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise PolicyError(f"{file} is not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise PolicyError(f"{file}: expected a 'default:' section and one section per dataset")
+    default = _section(file, "default", data.get("default"), RetrainingPolicy())
+    policies = {"default": default}
+    for name, section in data.items():
+        if name != "default":
+            policies[str(name)] = _section(file, str(name), section, default)
+    return policies
+
+
+def policy_for(dataset: str, policies: dict[str, RetrainingPolicy] | None = None
+               ) -> RetrainingPolicy:
+    """The policy of one dataset: its own section, else the default one."""
+    policies = load_policies() if policies is None else policies
+    return policies.get(dataset, policies["default"])
+
+
+def _missing_champion(ev: Evidence) -> Trigger:
+    missing = ev.champion_version is None
+    note = (f"missing champion ({ev.dataset} has no champion)" if missing
+            else f"champion {ev.champion_version} present")
+    return Trigger("missing_champion", ev.champion_version, None, missing, note)
+
+
+def _drop(name: str, label: str, baseline: float | None, current: float | None,
+          threshold: float, ev: Evidence, policy: RetrainingPolicy) -> Trigger:
+    if baseline is None:
+        return Trigger(name, None, threshold, False, f"{label} drop abstains: no training figure")
+    if current is None or not ev.n_labelled:
+        return Trigger(name, None, threshold, False,
+                       f"{label} drop abstains: nothing labelled tonight")
+    drop = round(baseline - current, 6)
+    if ev.n_labelled < policy.min_labelled_for_performance:
+        return Trigger(name, drop, threshold, False,
+                       f"{label} drop abstains: {drop:.3f} rests on {ev.n_labelled} labelled"
+                       f" rows (< {policy.min_labelled_for_performance})")
+    fired = drop > threshold
+    return Trigger(name, drop, threshold, fired,
+                   f"{label} drop {drop:.3f} {'>' if fired else '<='} {threshold:g}"
+                   f" ({baseline:.3f} at training, {current:.3f} tonight"
+                   f" on {ev.n_labelled} labelled rows)")
+
+
+def _drift(ev: Evidence, policy: RetrainingPolicy) -> Trigger:
+    threshold = policy.drift_share
+    if ev.drift_share is None and ev.dataset_drift is None:
+        return Trigger("data_drift", None, threshold, False,
+                       "data drift abstains: no drift report tonight")
+    share_fired = ev.drift_share is not None and ev.drift_share >= threshold
+    fired = share_fired or bool(ev.dataset_drift)
+    share = ("unknown" if ev.drift_share is None else
+             f"{ev.drift_share:.2f} {'>=' if share_fired else '<'} {threshold:g}")
+    detected = ", dataset drift detected" if ev.dataset_drift else ""
+    return Trigger("data_drift", ev.drift_share, threshold, fired,
+                   f"data drift (share of drifted columns {share}{detected})")
+
+
+def _model_age(ev: Evidence, policy: RetrainingPolicy) -> Trigger:
+    limit = policy.max_model_age_days
+    if ev.model_age_days is None:
+        return Trigger("model_age", None, limit, False, "model age abstains: no champion")
+    fired = ev.model_age_days > limit
+    return Trigger("model_age", ev.model_age_days, limit, fired,
+                   f"model age {ev.model_age_days:g} days {'>' if fired else '<='} {limit:g}")
+
+
+def _new_labels(ev: Evidence, policy: RetrainingPolicy) -> Trigger:
+    minimum = policy.min_new_labelled_rows
+    if ev.new_labelled_rows is None:
+        return Trigger("new_labelled_rows", None, minimum, False,
+                       "new labelled rows abstains: no champion")
+    fired = ev.new_labelled_rows >= minimum
+    return Trigger("new_labelled_rows", ev.new_labelled_rows, minimum, fired,
+                   f"new labelled rows since training {ev.new_labelled_rows}"
+                   f" {'>=' if fired else '<'} {minimum}")
+
+
+def _days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
+def _cooldown(ev: Evidence, policy: RetrainingPolicy) -> str | None:
+    """The cool-down in force tonight, described, or None when there is none."""
+    if ev.last_retrain_date is None:
+        return None
+    days = (ev.night_date - ev.last_retrain_date).days
+    if days > policy.cooldown_days:
+        return None
+    return (f"(last retrain decided {ev.last_retrain_date.isoformat()}, {_days(days)} ago;"
+            f" cool-down {_days(policy.cooldown_days)})")
+
+
+def decision_id(dataset: str, night_date: date) -> str:
+    return f"{dataset}:{night_date.isoformat()}"
+
+
+def evaluate_triggers(evidence: Evidence, policy: RetrainingPolicy) -> Decision:
+    """Every trigger's verdict and the decision with its reason (pure: no I/O)."""
+    triggers = (
+        _missing_champion(evidence),
+        _drop("accuracy_drop", "accuracy", evidence.champion_accuracy, evidence.accuracy,
+              policy.max_accuracy_drop, evidence, policy),
+        _drop("f1_drop", "F1", evidence.champion_f1, evidence.f1_macro, policy.max_f1_drop,
+              evidence, policy),
+        _drift(evidence, policy),
+        _model_age(evidence, policy),
+        _new_labels(evidence, policy),
+    )
+    notes = "; ".join(t.note for t in triggers if t.fired)
+    cooldown = _cooldown(evidence, policy)
+    missing = triggers[0].fired
+    if not notes:
+        retrain, reason = False, "No retrain: no trigger fired."
+    elif missing:
+        retrain = True
+        reason = f"Retrain because {notes}" + (
+            f", which overrides the cool-down {cooldown}." if cooldown else ".")
+    elif cooldown:
+        retrain = False
+        reason = f"No retrain although {notes} fired: the cool-down holds {cooldown}."
+    else:
+        retrain, reason = True, f"Retrain because {notes}."
+    return Decision(decision_id(evidence.dataset, evidence.night_date), evidence.dataset,
+                    evidence.night_date, evidence.batch_id, evidence.champion_version, retrain,
+                    reason, triggers, cooldown_held=bool(notes and cooldown and not missing))
+
+
+def gather_evidence(dataset: str, night_date: date, batch_id: str | None = None) -> Evidence:
+    """Read what the policy needs for one night from the warehouse (read-only)."""
+    with connect(read_only=True) as con:
+        champion = get_alias(dataset, "champion", con)
+        drift = con.execute(
+            "SELECT share_drifted, dataset_drift FROM drift_reports"
+            " WHERE dataset = $d AND night_date = $n"
+            " AND ($b::VARCHAR IS NULL OR batch_id = $b::VARCHAR)"
+            " ORDER BY created_at DESC LIMIT 1",
+            {"d": dataset, "n": night_date, "b": batch_id}).fetchone()
+        last = con.execute(
+            "SELECT max(night_date) FROM retraining_decisions"
+            " WHERE dataset = ? AND retrain AND night_date < ?", [dataset, night_date]).fetchone()
+        card: dict[str, Any] = {}
+        new_rows: int | None = None
+        age: int | None = None
+        if champion is not None:
+            card = get_version(champion, con).card
+            # the date of the newest data it learned from (a backfilled night's model is as
+            # old as its data), else the wall-clock training date
+            trained = date.fromisoformat(card["data_until"]) if card.get("data_until") else (
+                datetime.fromisoformat(card["trained_at"]).date())
+            age = (night_date - trained).days
+            row = con.execute(
+                "SELECT coalesce(sum(n_labelled), 0) FROM batches WHERE dataset = ?"
+                " AND status = 'accepted' AND batch_date > ? AND batch_date <= ?",
+                [dataset, trained, night_date]).fetchone()
+            new_rows = int(row[0]) if row else 0
+    tonight = performance_on(dataset, champion, night_date) if champion else None
+    metrics = card.get("metrics") or {}
+    return Evidence(
+        dataset=dataset, night_date=night_date, champion_version=champion, batch_id=batch_id,
+        champion_accuracy=metrics.get("accuracy"), champion_f1=metrics.get("f1_macro"),
+        accuracy=tonight["accuracy"] if tonight else None,
+        f1_macro=tonight["f1_macro"] if tonight else None,
+        n_labelled=int(tonight["n_labelled"]) if tonight else None,
+        drift_share=drift[0] if drift else None, dataset_drift=drift[1] if drift else None,
+        model_age_days=age, new_labelled_rows=new_rows,
+        last_retrain_date=last[0] if last else None,
+    )
+
+
+def record_decision(decision: Decision) -> None:
+    """Write the decision's row, replacing the one of an earlier run of the same night."""
+    with transaction() as con:
+        con.execute(
+            "INSERT OR REPLACE INTO retraining_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [decision.decision_id, decision.dataset, decision.batch_id, decision.night_date,
+             decision.model_version, decision.retrain, decision.reason,
+             decision.triggers_json(), datetime.now(UTC).replace(tzinfo=None)])
+
+
+def decide(dataset: str, night_date: date, batch_id: str | None = None,
+           policy: RetrainingPolicy | None = None) -> Decision:
+    """Gather the night's evidence, evaluate the policy and record one decision row."""
+    decision = evaluate_triggers(gather_evidence(dataset, night_date, batch_id),
+                                 policy or policy_for(dataset))
+    record_decision(decision)
+    return decision
