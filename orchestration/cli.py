@@ -370,6 +370,35 @@ def alerts(
     print_frame(open_alerts(dataset=dataset, severity=severity), fmt, title="open alerts")
 
 
+@app.command()
+def simulate(
+    scenario: Annotated[Path, typer.Option(help="Drift timeline file (YAML or JSON).")],
+    nights: Annotated[int, typer.Option(min=2, help="Nights to replay.")] = 14,
+    dataset: Annotated[str, typer.Option(help="Built-in dataset to replay.")] = "customer",
+    start: Annotated[str, typer.Option(help="Day 0 of the timeline, YYYY-MM-DD.")]
+    = DEMO_START.isoformat(),
+    rows: Annotated[int | None, typer.Option(min=50, help="Rows per night.")] = None,
+    window: Annotated[int, typer.Option(min=1, help="Nights a retrain learns from.")] = 3,
+    schedule_days: Annotated[int, typer.Option(min=1, help="Period of the schedule policy.")]
+    = 3,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Backtest retraining policies (never, every night, schedule, triggers) on a timeline."""
+    from monitoring.backtest import simulate as run_backtest
+    from monitoring.backtest import write_outputs
+
+    first = parse_date(start, "--start")
+    assert first is not None
+    results = run_backtest(dataset, load_timeline(scenario), nights, start=first,
+                           seed=get_settings().seed, rows=rows, window=window,
+                           schedule_days=schedule_days)
+    frame = pd.DataFrame([r.summary() for r in results])
+    print_frame(frame, fmt, title=f"policy backtest: {dataset}, {nights} nights")
+    paths = write_outputs(results, dataset, get_settings().reports_dir / "backtest")
+    if fmt is OutputFormat.table:
+        print(f"plot {paths['png']}\nfigures {paths['json']}")
+
+
 @app.command("close-alert")
 def close_alert_command(
     alert_id: Annotated[str, typer.Argument(help="The alert to close (see `overnight alerts`).")],
