@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
+from sklearn.preprocessing import FunctionTransformer
 
 from models.catalogue import build_model, get_algorithm
 from models.evaluation import evaluate
@@ -79,9 +80,21 @@ def cross_validated(model: Any, x: pd.DataFrame, y: pd.Series, *, folds: int, se
     return [float(s) for s in cross_val_score(clone(model), x, y, cv=splitter, scoring=scoring)]
 
 
+def constant_feature(x: pd.DataFrame) -> np.ndarray:
+    """One constant column per row: all a baseline that ignores its inputs needs."""
+    return np.zeros((len(x), 1))
+
+
 def make_model(spec: DatasetSpec, algorithm: str, params: dict[str, Any] | None = None, *,
                imbalance: str = "none", seed: int = 0) -> Any:
-    """An unfitted pipeline for any spec: text specs get the text vectorisers."""
+    """An unfitted pipeline for any spec: text specs get the text vectorisers.
+
+    The dummy baseline ignores its inputs, so it gets no feature engineering at all (on text,
+    vectorising for a model that never looks would be most of a training run's time).
+    """
+    if algorithm == "dummy":
+        return build_model(spec, algorithm, params, imbalance=imbalance, seed=seed,
+                           preprocessor=FunctionTransformer(constant_feature))
     if spec.kind == "text":
         from models.text import build_text_model
 

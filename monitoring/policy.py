@@ -52,7 +52,8 @@ class RetrainingPolicy(BaseModel):
     max_model_age_days: float = Field(
         default=7, gt=0, description="Age of the champion, in days, beyond which it is retrained.")
     min_new_labelled_rows: int = Field(
-        default=5000, ge=1, description="New labelled rows since training that justify a retrain.")
+        default=20000, ge=1,
+        description="New labelled rows since training that justify a retrain.")
     cooldown_days: int = Field(
         default=1, ge=0,
         description="No retrain within this many days after the last retrain decision "

@@ -80,8 +80,19 @@ def test_commands_on_missing_warehouse_say_init(home: Path) -> None:
 
 
 def test_every_command_has_help() -> None:
-    for args in (["--help"], ["warehouse", "--help"], ["warehouse", "init", "--help"],
-                 ["warehouse", "status", "--help"], ["query", "--help"], ["report", "--help"],
-                 ["demo", "--help"]):
-        out = overnight(*args)
-        assert out.returncode == 0 and "Usage" in out.stdout, args
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    from orchestration.cli import app
+
+    root = get_command(app)
+    runner = CliRunner()
+    paths = [[]]
+    for name, command in root.commands.items():  # type: ignore[attr-defined]
+        paths.append([name])
+        paths.extend([name, sub] for sub in getattr(command, "commands", {}))
+    assert len(paths) > 15
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output, path
+    assert overnight("--help").returncode == 0     # and the installed console script

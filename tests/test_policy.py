@@ -57,8 +57,8 @@ def test_healthy_night_fires_nothing() -> None:
     ({"drift_share": 0.6}, "data_drift", "data drift (share of drifted columns 0.60 >= 0.5)"),
     ({"dataset_drift": True}, "data_drift", "dataset drift detected"),
     ({"model_age_days": 9}, "model_age", "model age 9 days > 7"),
-    ({"new_labelled_rows": 6000}, "new_labelled_rows",
-     "new labelled rows since training 6000 >= 5000"),
+    ({"new_labelled_rows": 26000}, "new_labelled_rows",
+     "new labelled rows since training 26000 >= 20000"),
 ])
 def test_each_trigger_fires_alone(changes: dict, name: str, phrase: str) -> None:
     decision = evaluate_triggers(replace(HEALTHY, **changes), POLICY)
