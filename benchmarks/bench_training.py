@@ -34,6 +34,8 @@ def main() -> None:
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="bench-training-"))
     os.environ["OVERNIGHT_HOME"] = str(home)
+    # Metaflow reads its datastore location when imported
+    os.environ["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = str(home / "metaflow")
     from metaflow import Run, namespace
 
     from models.batches import generate_batch
@@ -53,7 +55,6 @@ def main() -> None:
                              check=True)
         wall = time.perf_counter() - start
         pathspec = out.stdout.split(":")[0].strip()
-        os.environ["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = str(home / "metaflow")
         namespace(None)
         run = Run(pathspec)
         tasks = [t for step in run for t in step]

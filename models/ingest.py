@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from models.batches import StoredBatch, store_batch
 from models.datasets import BUILTIN, stored_spec
-from models.spec import DatasetSpec, FeatureSpec, SpecError
+from models.spec import DatasetSpec, FeatureSpec, SpecError, TaskKind
 from warehouse import connect
 from warehouse.errors import OvernightError
 
@@ -91,7 +91,7 @@ def infer_spec(frame: pd.DataFrame, name: str, target: str,
         else:
             features.append(FeatureSpec(name=column, type="numeric"))
     classes = tuple(sorted(frame[target].dropna().astype(str).unique()))
-    kind = "text" if any(f.type == "text" for f in features) else "tabular"
+    kind: TaskKind = "text" if any(f.type == "text" for f in features) else "tabular"
     try:
         return DatasetSpec(name=name, kind=kind, features=tuple(features), target=target,
                            classes=classes, description="inferred from a user file")

@@ -204,7 +204,7 @@ def summarise_candidates(results: list[CandidateResult], split: Split, *, cv_fol
     eligible = [row for row in leaderboard if row["rank"] is not None]
     winner = by_name[eligible[0]["name"]]
     n = len(split.x_train)
-    n_test_fold = n / max(cv_folds, 2)
+    n_test_fold = n // max(cv_folds, 2)
     predictions = winner.model.predict(split.x_test)
     significance = []
     for other in results:

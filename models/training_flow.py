@@ -27,7 +27,7 @@ from warehouse.settings import get_settings
 os.environ.setdefault("METAFLOW_DATASTORE_SYSROOT_LOCAL", str(get_settings().metaflow_dir))
 os.environ.setdefault("USERNAME", os.environ.get("USER") or "overnight")
 
-from metaflow import (
+from metaflow import (  # type: ignore[attr-defined]
     FlowSpec,
     Parameter,
     catch,

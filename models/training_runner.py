@@ -54,7 +54,7 @@ def run_training(dataset: str, *, show_output: bool = False, max_workers: int = 
     with Runner(str(FLOW_FILE), show_output=show_output, env=env,
                 cwd=str(settings.home)).run(dataset=dataset, max_workers=max_workers,
                                             **params) as running:
-        run = running.run
+        run = running.run  # type: ignore[attr-defined]
         if run is None or not run.successful:
             raise TrainingRunError(_failure(running, dataset))
         namespace(None)

@@ -24,6 +24,7 @@ from typing import Any
 
 from models.batches import StoredBatch, generate_batch, load_batch
 from models.datasets import BUILTIN, get_spec
+from models.generators.base import STABLE
 from models.ingest import ingest_file
 from models.registry import get_alias, load_model
 from models.scenarios import Timeline
@@ -136,11 +137,10 @@ def ingest_stage(plan: NightPlan, dataset: str) -> StoredBatch:
     """Tonight's batch: generated for built-in datasets, from landing files for the others."""
     if dataset in BUILTIN:
         timeline = plan.timeline
-        drift = timeline.drift_for(dataset, plan.night) if timeline else None
+        drift = timeline.drift_for(dataset, plan.night) if timeline else STABLE
         scenario = timeline.label_for(dataset, plan.night) if timeline else "stable"
-        kwargs = {"drift": drift} if drift is not None else {}
         batch = generate_batch(dataset, plan.night, n_rows=plan.rows, seed=plan.seed,
-                               scenario=scenario, **kwargs)
+                               scenario=scenario, drift=drift)
     else:
         batch = ingest_landing_files(dataset, plan.night)
     alert_quarantine(batch)
