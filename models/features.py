@@ -54,16 +54,21 @@ def text_pipeline(max_features: int = 20_000) -> Pipeline:
     ])
 
 
-def build_preprocessor(spec: DatasetSpec) -> ColumnTransformer:
-    """The column transformer of a spec: one branch per feature type that the spec has."""
+def tabular_branches(spec: DatasetSpec) -> list[tuple[str, Pipeline, list[str]]]:
+    """The numeric and categorical branches of a spec's column transformer (those it has)."""
     branches = []
     numeric = spec.features_of_type("numeric")
     categorical = spec.features_of_type("categorical")
     if numeric:
         branches.append(("numeric", numeric_pipeline(), numeric))
     if categorical:
-        # each column is cast to str first, so mixed or numeric-looking categories encode alike
         branches.append(("categorical", categorical_pipeline(), categorical))
+    return branches
+
+
+def build_preprocessor(spec: DatasetSpec) -> ColumnTransformer:
+    """The column transformer of a spec: one branch per feature type that the spec has."""
+    branches: list[tuple[str, Pipeline, list[str]]] = tabular_branches(spec)
     branches.extend((f"text_{column}", text_pipeline(), [column])
                     for column in spec.features_of_type("text"))
     return ColumnTransformer(branches, remainder="drop", sparse_threshold=0.3)

@@ -49,7 +49,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from models.catalogue import Algorithm, build_model, register_algorithm
 from models.evaluation import evaluate
-from models.features import as_text, categorical_pipeline, numeric_pipeline
+from models.features import as_text, tabular_branches
 from models.spec import DatasetSpec, TaskKind
 from warehouse.errors import OvernightError
 
@@ -393,12 +393,7 @@ def build_text_preprocessor(spec: DatasetSpec, vectoriser: str = "tfidf_bigram",
     if text_stats:
         branches.extend((f"stats_{column}", TextStats(), [column]) for column in text)
     if include_other:
-        numeric = spec.features_of_type("numeric")
-        categorical = spec.features_of_type("categorical")
-        if numeric:
-            branches.append(("numeric", numeric_pipeline(), numeric))
-        if categorical:
-            branches.append(("categorical", categorical_pipeline(), categorical))
+        branches.extend(tabular_branches(spec))
     return ColumnTransformer(branches, remainder="drop", sparse_threshold=1.0,
                              transformer_weights={f"text_{text[0]}": headline_weight})
 
