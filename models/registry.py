@@ -5,7 +5,9 @@ model card (dataset, input schema, classes, metrics, training batches, library v
 version, sha256 of the artifact). Loading verifies the sha256 recorded in the warehouse before
 unpickling, so a tampered or truncated artifact is refused. Aliases (`champion`, `challenger`,
 `previous`) point at versions; every switch happens in one transaction and is kept in
-`alias_history`, so a promotion or a rollback is atomic and auditable.
+`alias_history`, so a promotion or a rollback is atomic and auditable. After each switch
+commits, the aliases are published to the serving manifest (`models.serving.manifest`), which
+the serving workers follow without opening the warehouse.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 import duckdb
 import joblib
 
+from models.serving.manifest import alias_snapshot, publish_snapshot
 from models.spec import DatasetSpec
 from warehouse import connect, get_settings, transaction
 from warehouse.errors import OvernightError
@@ -158,6 +161,8 @@ def register_model(
             except BaseException:
                 shutil.rmtree(final, ignore_errors=True)
                 raise
+            snapshot = alias_snapshot(con)
+        publish_snapshot(snapshot)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -274,6 +279,8 @@ def set_alias(dataset: str, alias: str, model_version: str, *, reason: str,
         if version.dataset != dataset:
             raise RegistryError(f"{model_version} belongs to {version.dataset}, not {dataset}")
         _set(con, dataset, alias, model_version, reason, changed_by)
+        snapshot = alias_snapshot(con)
+    publish_snapshot(snapshot)
 
 
 def promote(dataset: str, model_version: str, *, reason: str,
@@ -291,6 +298,8 @@ def promote(dataset: str, model_version: str, *, reason: str,
         _set(con, dataset, "champion", model_version, reason, changed_by)
         if get_alias(dataset, "challenger", con) == model_version:
             _set(con, dataset, "challenger", None, "promoted to champion", changed_by)
+        snapshot = alias_snapshot(con)
+    publish_snapshot(snapshot)
     return old
 
 
@@ -304,6 +313,8 @@ def rollback(dataset: str, *, reason: str, changed_by: str = "overnight") -> str
         _set(con, dataset, "champion", previous, f"rollback: {reason}", changed_by)
         if current is not None:
             _set(con, dataset, "previous", current, f"rolled back: {reason}", changed_by)
+        snapshot = alias_snapshot(con)
+    publish_snapshot(snapshot)
     return previous
 
 

@@ -399,6 +399,80 @@ def simulate(
         print(f"plot {paths['png']}\nfigures {paths['json']}")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to bind.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="gunicorn worker processes.")] = 2,
+    threads: Annotated[int, typer.Option(min=1, help="Threads per worker.")] = 4,
+    dataset: Annotated[list[str] | None, typer.Option(
+        help="Dataset to serve (repeatable; default every dataset with a champion).")] = None,
+    max_batch: Annotated[int, typer.Option(min=1, help="Most records per request.")] = 1000,
+    max_body_mb: Annotated[float, typer.Option(min=0.01, help="Largest request body, MB.")]
+    = 10.0,
+    flush_seconds: Annotated[float, typer.Option(min=0.01, help="Write buffered prediction "
+                                                 "logs at least this often.")] = 2.0,
+    flush_rows: Annotated[int, typer.Option(min=1, help="Write prediction logs when this "
+                                            "many are buffered.")] = 500,
+    dev: Annotated[bool, typer.Option(help="Flask's development server (one process).")]
+    = False,
+) -> None:
+    """Serve every champion over HTTP (Flask under gunicorn) until stopped."""
+    from models.serving.config import ServingConfig
+    from models.serving.manifest import publish_from_warehouse
+
+    init_warehouse()
+    snapshot = publish_from_warehouse()
+    config = ServingConfig(datasets=dataset or None, max_batch=max_batch,
+                           max_body_bytes=int(max_body_mb * 1024 * 1024),
+                           flush_seconds=flush_seconds, flush_rows=flush_rows)
+    served = dataset or sorted(snapshot["datasets"])
+    if not served:
+        raise OvernightError("no dataset has a champion yet: run `overnight demo` or a nightly "
+                             "run first, or name datasets with --dataset")
+    print(f"serving {', '.join(served)} on http://{host}:{port} "
+          f"(docs: /docs, OpenAPI: /openapi.json)")
+    if dev:
+        from models.serving.app import create_app
+
+        create_app(config).run(host=host, port=port)
+        return
+    from models.serving.server import serve as run_server
+
+    run_server(config, host=host, port=port, workers=workers, threads=threads)
+
+
+@app.command()
+def predict(
+    dataset: Annotated[str, typer.Option(help="Dataset whose champion scores the file.")],
+    file: Annotated[Path, typer.Option(help="Input .csv or .parquet with the features.")],
+    out: Annotated[Path, typer.Option(help="Output .csv or .parquet with the predictions.")],
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows scored at a time.")] = 50_000,
+    log: Annotated[bool, typer.Option(help="Log the predictions for monitoring.")] = True,
+) -> None:
+    """Score a file with the current champion (invalid rows go to OUT.rejects with a reason)."""
+    from models.serving.batch import score_file
+
+    result = score_file(dataset, file, out, chunk_rows=chunk_rows, log_predictions=log,
+                        progress=sys.stderr.isatty())
+    print(f"{result.scored} rows scored by {result.model_version} into {result.output} "
+          f"in {result.seconds:.1f} s")
+    if result.rejects is not None:
+        print(f"{result.rejected} rows rejected, with reasons, in {result.rejects}")
+
+
+@app.command()
+def collect() -> None:
+    """Move the prediction logs, labels and alerts landed by serving into the warehouse."""
+    from monitoring.collect import collect_serving_logs
+
+    init_warehouse()
+    counts = collect_serving_logs()
+    print(f"{counts['predictions']} predictions from {counts['prediction_files']} files, "
+          f"{counts['feedback']} labels from {counts['feedback_files']} files, "
+          f"{counts['alerts']} alerts")
+
+
 @app.command("close-alert")
 def close_alert_command(
     alert_id: Annotated[str, typer.Argument(help="The alert to close (see `overnight alerts`).")],

@@ -106,6 +106,14 @@ def build_plan(night: date | str | None = None, datasets: list[str] | None = Non
                      training=TrainingSettings(**(training or {})), drills=tuple(drills or ()))
 
 
+@task(name="collect-serving-logs", retries=2, retry_delay_seconds=5, cache_policy=NONE)
+def collect_serving() -> dict[str, Any]:
+    """Prediction logs, labels and alerts landed by serving, into the warehouse first."""
+    from monitoring.collect import collect_serving_logs
+
+    return collect_serving_logs()
+
+
 @flow(name="nightly", flow_run_name="night-{night}", log_prints=True)
 def nightly(night: str | None = None, datasets: list[str] | None = None,
             timeline_file: str | None = None, timeline_start: str | None = None,
@@ -116,6 +124,11 @@ def nightly(night: str | None = None, datasets: list[str] | None = None,
     plan = build_plan(night, datasets, timeline_file, timeline_start, seed, rows,
                       force_retrain, training, drills)
     logger = get_run_logger()
+    collected = collect_serving.with_options(timeout_seconds=600)(return_state=True)
+    if collected.is_completed():
+        logger.info("serving logs collected: %s", collected.result())
+    else:   # the files stay in landing/ for the next run; the night goes on
+        logger.warning("collecting serving logs failed: %s", collected.message)
     results = []
     for dataset in plan.datasets:
         result = dataset_night(plan, dataset, plan.night.isoformat())
@@ -157,6 +170,19 @@ def train_dataset(dataset: str, trials: int = 20, optimize: bool = True,
                            start_date=(end - timedelta(days=window_days - 1)).isoformat(),
                            end_date=end.isoformat())
     return outcome.model_version
+
+
+@flow(name="score-file", log_prints=True)
+def score_file(dataset: str, file: str, out: str, chunk_rows: int = 50_000) -> dict[str, Any]:
+    """Batch scoring of a file with the dataset's champion (rejects beside the output)."""
+    from models.serving.batch import score_file as score
+
+    result = score(dataset, Path(file), Path(out), chunk_rows=chunk_rows, progress=False)
+    print(f"{result.scored} rows scored by {result.model_version} into {result.output}; "
+          f"{result.rejected} rejected")
+    return {"model_version": result.model_version, "scored": result.scored,
+            "rejected": result.rejected, "output": str(result.output),
+            "rejects": str(result.rejects) if result.rejects else None}
 
 
 def demo_timeline_path() -> str:

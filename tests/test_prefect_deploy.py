@@ -70,11 +70,14 @@ def test_deploy_all_registers_every_deployment_with_its_schedule(server) -> None
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         deployments = {d["name"]: d for d in json.load(response)}
-    assert set(deployments) == {"nightly", "weekly-retrain", "train-dataset", "backfill"}
+    assert set(deployments) == {"nightly", "weekly-retrain", "train-dataset", "backfill",
+                                "score-file"}
     crons = {name: [s["schedule"].get("cron") for s in d["schedules"]]
              for name, d in deployments.items()}
     assert crons["nightly"] == ["0 2 * * *"] and crons["weekly-retrain"] == ["0 4 * * 0"]
     assert crons["train-dataset"] == [] and crons["backfill"] == []
+    assert crons["score-file"] == ["30 3 * * *"]
+    assert [s["active"] for s in deployments["score-file"]["schedules"]] == [False]
     assert all(d["work_pool_name"] == "local" for d in deployments.values())
 
 

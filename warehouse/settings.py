@@ -31,6 +31,9 @@ class Settings(BaseSettings):
         default=None, description="URL that receives each new alert as JSON (POST).")
     policy_file: Path | None = Field(
         default=None, description="Retraining policy file (default: monitoring/policies.yaml).")
+    admin_token: str | None = Field(
+        default=None, description="Token that admin calls of the serving API must present "
+        "(Authorization: Bearer ...); without one, admin calls are refused.")
 
     @property
     def warehouse_path(self) -> Path:
@@ -52,6 +55,11 @@ class Settings(BaseSettings):
     def metaflow_dir(self) -> Path:
         return self.home / "metaflow"
 
+    @property
+    def serving_dir(self) -> Path:
+        """What the serving processes read instead of the warehouse (aliases, traffic)."""
+        return self.home / "serving"
+
     def locations(self) -> dict[str, Path]:
         """Every folder or file the platform writes, by name (what `overnight` prints)."""
         return {
@@ -61,11 +69,12 @@ class Settings(BaseSettings):
             "reports": self.reports_dir,
             "landing": self.landing_dir,
             "metaflow": self.metaflow_dir,
+            "serving": self.serving_dir,
         }
 
     def ensure_dirs(self) -> None:
         for path in (self.home, self.artifacts_dir, self.reports_dir, self.landing_dir,
-                     self.metaflow_dir):
+                     self.metaflow_dir, self.serving_dir):
             path.mkdir(parents=True, exist_ok=True)
 
 

@@ -1,0 +1,233 @@
+"""Batch scoring, the offline twin of the API: a CSV or Parquet file in, predictions out.
+
+Same champion (loaded through the serving manifest with its sha256 checked), same record
+validation, same scoring function and the same prediction log (role `batch`) as the API.
+Rows that fail validation are written to a rejects file with the reason and the rest are
+scored; columns that are not features (an id, the target) are carried through to the output.
+The file is read in chunks, so its size is bounded by disk, not memory; outputs are written
+under temporary names and renamed at the end, so a failed run leaves no half-written file.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from models.serving import manifest
+from models.serving.logs import PredictionLog
+from models.serving.schemas import field_errors, record_model
+from models.serving.scoring import log_rows, new_prediction_id, score_frame
+from models.serving.store import LoadedModel, RefusedArtifact, load_verified
+from models.spec import DatasetSpec
+from warehouse.errors import OvernightError
+
+SUFFIXES = (".csv", ".parquet")
+
+
+class BatchScoringError(OvernightError):
+    """A batch-scoring request that cannot run (names the file or dataset and the problem)."""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    dataset: str
+    model_version: str
+    scored: int
+    rejected: int
+    output: Path
+    rejects: Path | None
+    seconds: float
+
+
+def current_champion(dataset: str) -> LoadedModel:
+    """The dataset's champion, as the serving workers would load it."""
+    snapshot = manifest.read_aliases()
+    if snapshot is None or dataset not in snapshot["datasets"]:
+        snapshot = manifest.publish_from_warehouse()
+    entry = snapshot["datasets"].get(dataset, {}).get("champion")
+    if entry is None:
+        raise BatchScoringError(f"dataset {dataset!r} has no champion to score with "
+                                "(train one: `overnight train` or a nightly run)")
+    try:
+        return load_verified(dataset, "champion", entry)
+    except RefusedArtifact as error:
+        raise BatchScoringError(str(error)) from error
+
+
+def _check_path(path: Path, role: str) -> None:
+    if path.suffix.lower() not in SUFFIXES:
+        raise BatchScoringError(f"{role} file {path} must end in .csv or .parquet")
+
+
+def _chunks(path: Path, spec: DatasetSpec, rows: int) -> Iterator[pd.DataFrame]:
+    if path.suffix.lower() == ".parquet":
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+            yield batch.to_pandas()
+        return
+    text = {f.name: "string" for f in spec.features if f.type != "numeric"}
+    yield from pd.read_csv(path, chunksize=rows, dtype=text)
+
+
+def _row_count(path: Path) -> int | None:
+    if path.suffix.lower() == ".parquet":
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    with path.open("rb") as handle:
+        return max(sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+                   - 1, 0)
+
+
+def _python(value: Any) -> Any:
+    """pandas' missing markers become None (JSON null: "missing", which pipelines impute)."""
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def _number_or_text(value: Any) -> Any:
+    """A CSV cell of a numeric column: its number when it reads as one, else left as it is
+    (so validation names the bad value instead of a whole column turning to text)."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def validate_rows(frame: pd.DataFrame, record: type[BaseModel], spec: DatasetSpec,
+                  first_row: int) -> tuple[pd.DataFrame, list[int], list[dict[str, Any]]]:
+    """The valid rows' features (validated), their positions, and one reject per bad row."""
+    valid, positions, rejects = [], [], []
+    frame = frame[spec.feature_names].copy()
+    for name in spec.features_of_type("numeric"):
+        if not pd.api.types.is_numeric_dtype(frame[name]):
+            frame[name] = frame[name].astype(object).map(_number_or_text)
+    features = frame.to_dict(orient="records")
+    for offset, raw in enumerate(features):
+        try:
+            item = record.model_validate({k: _python(v) for k, v in raw.items()})
+        except ValidationError as error:
+            reason = "; ".join(f"{e['field']}: {e['problem']}" for e in field_errors(error))
+            rejects.append({"row_number": first_row + offset, "reason": reason})
+            continue
+        valid.append(item.model_dump())
+        positions.append(offset)
+    return pd.DataFrame(valid, columns=spec.feature_names), positions, rejects
+
+
+class _Writer:
+    """Appends frames to a CSV or Parquet file under a temporary name; `commit` renames it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        self.rows = 0
+        self._parquet: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.path.suffix.lower() == ".csv":
+            frame.to_csv(self.tmp, mode="a", header=self.rows == 0, index=False)
+        else:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet is None:
+                self._schema = table.schema
+                self._parquet = pq.ParquetWriter(self.tmp, table.schema)
+            self._parquet.write_table(table.cast(self._schema))
+        self.rows += len(frame)
+
+    def commit(self, keep_empty: bool) -> Path | None:
+        if self._parquet is not None:
+            self._parquet.close()
+        if self.rows == 0 and not keep_empty:
+            self.tmp.unlink(missing_ok=True)
+            return None
+        if not self.tmp.exists():   # an empty output still gets its header
+            pd.DataFrame().to_csv(self.tmp, index=False)
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def rejects_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}.rejects{out.suffix}")
+
+
+def score_file(dataset: str, source: Path, out: Path, *, chunk_rows: int = 50_000,
+               progress: bool = True, log_predictions: bool = True) -> BatchResult:
+    """Score every valid row of `source` with the dataset's champion into `out`."""
+    _check_path(source, "input")
+    _check_path(out, "output")
+    if not source.exists():
+        raise BatchScoringError(f"input file {source} does not exist")
+    champion = current_champion(dataset)
+    spec = champion.spec
+    record = record_model(spec)
+    run_id = f"batch-{uuid.uuid4().hex[:12]}"
+    log = PredictionLog(flush_rows=chunk_rows) if log_predictions else None
+    scored_out, rejects_out = _Writer(out), _Writer(rejects_path(out))
+    started = time.perf_counter()
+    first_row = 0
+    try:
+        with Progress(TextColumn(f"scoring {source.name}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), disable=not progress) as bar:
+            task = bar.add_task("rows", total=_row_count(source))
+            for chunk in _chunks(source, spec, chunk_rows):
+                missing = [c for c in spec.feature_names if c not in chunk.columns]
+                if missing:
+                    raise BatchScoringError(
+                        f"{source} lacks the feature columns {', '.join(missing)} "
+                        f"of dataset {dataset}")
+                chunk = chunk.reset_index(drop=True)
+                features, positions, rejects = validate_rows(chunk, record, spec, first_row)
+                if rejects:
+                    bad = chunk.drop(index=positions)
+                    rejects_out.write(bad.assign(
+                        row_number=[r["row_number"] for r in rejects],
+                        reason=[r["reason"] for r in rejects]))
+                if positions:
+                    scored = score_frame(champion.model, features, spec)
+                    ids = [new_prediction_id() for _ in positions]
+                    result = chunk.iloc[positions].reset_index(drop=True).assign(
+                        prediction_id=ids, predicted_class=scored.class_names(),
+                        predicted_index=scored.indices, confidence=scored.confidence,
+                        needs_review=scored.confidence < spec.confidence_threshold,
+                        model_version=champion.model_version)
+                    for j, name in enumerate(spec.classes):
+                        result[f"proba_{name}"] = scored.probabilities[:, j]
+                    scored_out.write(result)
+                    if log is not None:
+                        log.append(log_rows(scored, features, spec, ids=ids,
+                                            model_version=champion.model_version,
+                                            alias="champion", role="batch",
+                                            request_id=run_id, source_file=source.name))
+                first_row += len(chunk)
+                bar.advance(task, len(chunk))
+        if log is not None:
+            log.close()
+    except BaseException:
+        scored_out.abort()
+        rejects_out.abort()
+        raise
+    output = scored_out.commit(keep_empty=True)
+    assert output is not None
+    rejected = rejects_out.rows
+    return BatchResult(dataset, champion.model_version, scored_out.rows, rejected, output,
+                       rejects_out.commit(keep_empty=False), time.perf_counter() - started)

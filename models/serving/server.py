@@ -1,0 +1,76 @@
+"""`overnight serve`: the API under gunicorn, with the hooks that keep logs and metrics whole.
+
+Workers are forked without preloading the app, so each worker builds its own model store and
+prediction-log buffer (and their threads) after the fork. On SIGTERM gunicorn stops each
+worker gracefully and calls `worker_exit` in it, which flushes that worker's buffer; the
+master's `child_exit` drops the dead worker's live metrics.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from models.serving.config import ServingConfig
+from warehouse import get_settings
+
+
+def _worker_exit(server: Any, worker: Any) -> None:
+    from models.serving import app as serving_app
+
+    for instance in serving_app.LIVE_APPS:
+        instance.extensions["overnight"]["store"].stop()
+        instance.extensions["overnight"]["log"].close()
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    from models.serving.metrics import worker_exited
+
+    worker_exited(worker.pid)
+
+
+class ServingApplication(BaseApplication):
+    """gunicorn's embedding API: our options, our app factory, no config file needed."""
+
+    def __init__(self, config: ServingConfig, options: dict[str, Any]) -> None:
+        self.serving_config = config
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+        self.cfg.set("worker_exit", _worker_exit)
+        self.cfg.set("child_exit", _child_exit)
+
+    def load(self) -> Any:
+        from models.serving.app import create_app
+
+        return create_app(self.serving_config)
+
+
+def gunicorn_options(host: str, port: int, workers: int, threads: int,
+                     timeout: int = 60) -> dict[str, Any]:
+    return {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
+            "worker_class": "gthread" if threads > 1 else "sync", "timeout": timeout,
+            "graceful_timeout": 30, "preload_app": False, "accesslog": None,
+            "errorlog": "-", "loglevel": "warning"}
+
+
+def prepare_metrics_dir() -> str:
+    """A fresh multiprocess metrics folder for this server (stale files would add up)."""
+    folder = get_settings().serving_dir / "prometheus"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    return str(folder)
+
+
+def serve(config: ServingConfig, *, host: str = "127.0.0.1", port: int = 8000,
+          workers: int = 2, threads: int = 4) -> None:
+    """Run the API under gunicorn until SIGTERM / SIGINT (blocks)."""
+    prepare_metrics_dir()
+    ServingApplication(config, gunicorn_options(host, port, workers, threads)).run()

@@ -1,0 +1,55 @@
+"""Small real champions for the serving tests: fitted, registered and promoted in a data home."""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from models.datasets import builtin
+from models.generators.base import STABLE
+from models.production import REFERENCE_FILE, save_reference
+from models.registry import ModelVersion, promote, register_model
+from models.training import make_model
+
+DAY = date(2026, 11, 16)
+
+
+def sample(dataset: str, rows: int = 400, seed: int = 7) -> pd.DataFrame:
+    return builtin(dataset).generate(DAY, rows, seed, STABLE)
+
+
+def register_champion(dataset: str, *, algorithm: str = "logistic_regression", rows: int = 600,
+                      seed: int = 0, promote_it: bool = True,
+                      params: dict[str, Any] | None = None) -> ModelVersion:
+    """Fit a small model of a built-in dataset, register it and (by default) promote it."""
+    spec = builtin(dataset).spec
+    frame = sample(dataset, rows, seed + 1)
+    model = make_model(spec, algorithm, params, seed=seed)
+    model.fit(frame[spec.feature_names], frame[spec.target])
+    with tempfile.TemporaryDirectory() as scratch:
+        reference = save_reference(frame, spec, Path(scratch) / REFERENCE_FILE)
+        version = register_model(model, spec, algorithm=algorithm,
+                                 metrics={"accuracy": 0.5, "f1_macro": 0.5},
+                                 training_batches=[], attachments={REFERENCE_FILE: reference})
+    if promote_it:
+        promote(dataset, version.model_version, reason="test")
+    return version
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def records(dataset: str, rows: int = 5, seed: int = 11) -> list[dict[str, Any]]:
+    """Raw feature records (JSON-ready) of a built-in dataset."""
+    spec = builtin(dataset).spec
+    frame = sample(dataset, rows, seed)[spec.feature_names]
+    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+            for row in frame.to_dict(orient="records")]
