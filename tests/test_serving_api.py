@@ -17,6 +17,7 @@ from models.serving.config import ServingConfig
 from monitoring.collect import collect_serving_logs
 from tests.serving_support import records, register_champion
 from warehouse import connect, get_settings, migrate
+from warehouse.reports import run_report
 
 DATASETS = ["customer", "medical", "news"]
 
@@ -224,6 +225,13 @@ def test_shadow_scores_with_the_challenger_but_answers_with_the_champion(served)
         assert [r["role"] for r in rows] == ["served"] * 3 + ["shadow"] * 3
         assert {r["model_version"] for r in rows[3:]} == {served["challenger"]}
         assert {r["request_id"] for r in rows} == {response.json["request_id"]}
+        log.flush()
+        collect_serving_logs()
+        with connect(read_only=True) as con:
+            agreement = run_report(con, "shadow_agreement", {"dataset": "customer"})
+        assert agreement["pairs"].sum() == 3
+        assert agreement["shadow"].tolist() == [served["challenger"]]
+        assert 0 <= agreement["agreement"].iloc[0] <= 1
     finally:
         client.post("/v1/admin/traffic", json={"dataset": "customer", "canary_share": 0},
                     headers=ADMIN)

@@ -56,6 +56,28 @@ REPORTS: dict[str, Report] = {
                ("dataset",)),
         Report("champion_history", "Every champion switch (promotion, rollback) with its reason.",
                "SELECT * FROM v_champion_history WHERE " + _DATASET, ("dataset",)),
+        Report("served_models", "Served predictions per day and model: volume, confidence, "
+               "review share, and accuracy where labels came back (canary vs champion).",
+               "SELECT p.dataset, p.predicted_at::DATE AS day, p.model_version, p.alias, p.role,"
+               " count(*) AS predictions, avg(p.confidence) AS mean_confidence,"
+               " avg(p.needs_review::INTEGER) AS review_share, count(f.label) AS labelled,"
+               " avg((f.label = p.predicted_class)::INTEGER) AS accuracy"
+               " FROM predictions p LEFT JOIN feedback f USING (prediction_id)"
+               " WHERE ($dataset::VARCHAR IS NULL OR p.dataset = $dataset::VARCHAR)"
+               " GROUP BY ALL ORDER BY p.dataset, day, p.role, p.model_version",
+               ("dataset",)),
+        Report("shadow_agreement", "How often the shadow challenger agrees with the answer "
+               "served for the same request and record, per day.",
+               "WITH served AS (SELECT * FROM predictions WHERE role = 'served'),"
+               " shadow AS (SELECT * FROM predictions WHERE role = 'shadow')"
+               " SELECT s.dataset, s.predicted_at::DATE AS day, s.model_version AS served_by,"
+               " h.model_version AS shadow, count(*) AS pairs,"
+               " avg((s.predicted_class = h.predicted_class)::INTEGER) AS agreement"
+               " FROM served s JOIN shadow h ON h.request_id = s.request_id"
+               " AND h.inputs::VARCHAR = s.inputs::VARCHAR"
+               " WHERE ($dataset::VARCHAR IS NULL OR s.dataset = $dataset::VARCHAR)"
+               " GROUP BY ALL ORDER BY s.dataset, day",
+               ("dataset",)),
         Report("drift_trend", "Share of drifted columns per night.",
                "SELECT * FROM v_drift_trend WHERE " + _DATASET, ("dataset",)),
         Report("daily_accuracy", "Accuracy of served predictions per day, over labelled ones.",
