@@ -179,20 +179,21 @@ def create_app(config: ServingConfig | None = None, store: ModelStore | None = N
         if challenger is not None and routed_to_challenger(key, traffic.canary_share):
             answering = challenger
         items = body.root if isinstance(body.root, list) else [body.root]
-        frame = pd.DataFrame([item.model_dump() for item in items],
-                             columns=answering.spec.feature_names)
+        inputs = [item.model_dump() for item in items]
+        frame = pd.DataFrame(inputs, columns=answering.spec.feature_names)
         scored = score_frame(answering.model, frame, answering.spec)
         ids = [new_prediction_id() for _ in items]
         latency = (time.perf_counter() - g.started) * 1000
         rows = log_rows(scored, frame, answering.spec, ids=ids,
                         model_version=answering.model_version, alias=answering.alias,
-                        role="served", request_id=g.request_id, latency_ms=latency)
+                        role="served", request_id=g.request_id, latency_ms=latency,
+                        inputs=inputs)
         if traffic.shadow and challenger is not None and answering is champion:
             shadow = score_frame(challenger.model, frame, challenger.spec)
             rows += log_rows(shadow, frame, challenger.spec,
                              ids=[new_prediction_id() for _ in items],
                              model_version=challenger.model_version, alias="challenger",
-                             role="shadow", request_id=g.request_id)
+                             role="shadow", request_id=g.request_id, inputs=inputs)
         predictions_log.append(rows)
         out = []
         for i, row in enumerate(rows[:len(items)]):

@@ -76,11 +76,23 @@ def predict_body_model(spec: DatasetSpec, record: type[BaseModel],
     return model
 
 
+_SCHEMA_CACHE: dict[type[BaseModel], dict[str, Any]] = {}
+
+
 class PredictQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     explain: StrictBool | bool = Field(
         default=False, description="Add each prediction's explanation (slower).")
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Cached: flask-openapi3 asks for a query model's schema on every request (2 ms)."""
+        if args or kwargs:
+            return super().model_json_schema(*args, **kwargs)
+        if cls not in _SCHEMA_CACHE:
+            _SCHEMA_CACHE[cls] = super().model_json_schema()
+        return _SCHEMA_CACHE[cls]
 
 
 class ClassPrediction(BaseModel):

@@ -63,12 +63,16 @@ def new_prediction_id() -> str:
 
 def log_rows(scored: Scored, frame: pd.DataFrame, spec: DatasetSpec, *, ids: list[str],
              model_version: str, alias: str, role: str, request_id: str | None,
-             latency_ms: float | None = None, source_file: str | None = None
-             ) -> list[dict[str, Any]]:
-    """The prediction-log rows of a scored frame (columns of the warehouse `predictions`)."""
+             latency_ms: float | None = None, source_file: str | None = None,
+             inputs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The prediction-log rows of a scored frame (columns of the warehouse `predictions`).
+
+    `inputs` are the frame's records when the caller already has them as dicts (the API).
+    """
     now = datetime.now(UTC).replace(tzinfo=None)
     confidence = scored.confidence
-    inputs = frame[spec.feature_names].to_dict(orient="records")
+    if inputs is None:
+        inputs = frame[spec.feature_names].to_dict(orient="records")
     rows = []
     for i, prediction_id in enumerate(ids):
         proba = scored.probabilities[i]
