@@ -4,7 +4,10 @@
 raw feature frame of the dataset spec: preprocessing, optional resampling (imblearn, so it only
 ever sees training folds) and the classifier, optionally wrapped by a decision rule (tuned
 per-class thresholds or cost-sensitive decision). Text algorithms register here too (see
-`models.text`); every entry says which task kinds it serves.
+`models.text`), and so do the ensembles (see `models.ensembles`); every entry says which task
+kinds it serves. Ensembles are opt-in: they are found by name but not listed by
+`algorithms_for` unless asked, so default runs and sweeps over the catalogue stay as fast as
+they were.
 """
 
 from __future__ import annotations
@@ -48,13 +51,17 @@ class Algorithm:
     interpretability: float = 0.5       # 0..1, used by the multi-criteria ranking
     description: str = ""
     fixed: Mapping[str, Any] = field(default_factory=dict)
+    takes_kind: bool = False            # accepts kind (ensembles pick their members by it)
+    opt_in: bool = False                # listed by algorithms_for only when asked (ensembles)
 
     def estimator(self, params: Mapping[str, Any] | None = None, seed: int = 0,
-                  class_weight: Any = None) -> BaseEstimator:
+                  class_weight: Any = None, kind: TaskKind | None = None) -> BaseEstimator:
         """An unfitted estimator: defaults, then tuned params, then seed and class weights."""
         merged = {**self.defaults, **self.fixed, **(params or {})}
         if self.seeded:
             merged["random_state"] = seed
+        if self.takes_kind and kind is not None:
+            merged["kind"] = kind
         if class_weight is not None:
             if not self.class_weight:
                 raise UnknownAlgorithmError(
@@ -143,21 +150,25 @@ def register_algorithm(algorithm: Algorithm) -> None:
 
 
 def _with_text_algorithms() -> dict[str, Algorithm]:
-    """The catalogue including the text entries, which `models.text` registers on import
-    (imported here, late, because `models.text` itself builds on this module)."""
+    """The catalogue including the text and ensemble entries, which `models.text` and
+    `models.ensembles` register on import (imported here, late, because both build on this
+    module)."""
+    import models.ensembles
     import models.text  # noqa: F401
 
     return CATALOGUE
 
 
-def algorithms_for(kind: TaskKind) -> list[str]:
-    return [name for name, a in _with_text_algorithms().items() if kind in a.kinds]
+def algorithms_for(kind: TaskKind, *, opt_in: bool = False) -> list[str]:
+    """The entries serving `kind`; the opt-in ones (ensembles) only with `opt_in=True`."""
+    return [name for name, a in _with_text_algorithms().items()
+            if kind in a.kinds and (opt_in or not a.opt_in)]
 
 
 def get_algorithm(name: str, kind: TaskKind | None = None) -> Algorithm:
     algorithm = _with_text_algorithms().get(name)
     if algorithm is None or (kind is not None and kind not in algorithm.kinds):
-        known = algorithms_for(kind) if kind else list(CATALOGUE)
+        known = algorithms_for(kind, opt_in=True) if kind else list(CATALOGUE)
         raise UnknownAlgorithmError(
             f"unknown algorithm {name!r}{f' for {kind} data' if kind else ''}; "
             f"known: {', '.join(known)}"
@@ -180,7 +191,7 @@ def build_model(
         raise OvernightError(
             f"unknown imbalance strategy {imbalance!r}; known: {', '.join(IMBALANCE_STRATEGIES)}"
         )
-    classifier = entry.estimator(params, seed, class_weight_for(imbalance, spec))
+    classifier = entry.estimator(params, seed, class_weight_for(imbalance, spec), spec.kind)
     return apply_imbalance(
         imbalance,
         preprocessor if preprocessor is not None else build_preprocessor(spec),

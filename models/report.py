@@ -20,6 +20,7 @@ import markdown
 import numpy as np
 import pandas as pd
 
+from models.ensemble_base import ensemble_of
 from models.evaluation import coverage_curve, save_plots
 from models.explain import class_probabilities, global_importance, segment_profiles
 from models.imbalance import RARE_RECALL_TARGET, RARE_SHARE
@@ -232,6 +233,24 @@ def table_section(heading: str, table: Table, intro: str) -> str:
     return f"## {heading}\n\n{intro}\n\n{markdown_table(_records(table))}"
 
 
+def ensemble_section(summary: Mapping[str, Any]) -> str:
+    """The ensemble against its members on held-out data, and how different the members are."""
+    rows = [*summary["members"], {"member": f"**ensemble** ({summary['ensemble']})",
+                                  "validation_f1_macro": summary["validation_f1_macro"],
+                                  "role": ""}]
+    intro = (
+        "Macro F1 of each member and of the ensemble on rows they did not train on "
+        "(out-of-fold, or the held-out competence set). Mean pairwise disagreement "
+        f"{fmt(summary['mean_disagreement'])} and Q-statistic "
+        f"{fmt(summary['mean_q_statistic'])} (1 = the members err together, 0 = "
+        "independently): the lower Q, the more an ensemble can gain over its best member."
+    )
+    if summary.get("validation_is_optimistic"):
+        intro += (" The ensemble's own figure is measured on the folds its weights were chosen "
+                  "on, so it flatters it: the held-out metrics above are the fair comparison.")
+    return f"## Ensemble and members\n\n{intro}\n\n{markdown_table(rows)}"
+
+
 def review_section(points: Sequence[Mapping[str, Any]], threshold: float) -> str:
     rows = [{"confidence at least": p["threshold"], "coverage": percent(p["coverage"]),
              "rows decided": p["n_covered"], "accuracy": p["accuracy"]} for p in points]
@@ -424,6 +443,9 @@ def build_model_report(
     if comparison is not None:
         sections.append(table_section("Imbalance techniques", comparison,
                                       "The same algorithm under each imbalance technique."))
+    ensemble = ensemble_of(model)
+    if ensemble is not None:
+        sections.append(ensemble_section(ensemble.ensemble_summary()))
     sections += [
         review_section(coverage_curve(y_test, proba, spec.classes, thresholds),
                        spec.confidence_threshold),

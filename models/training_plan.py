@@ -79,7 +79,12 @@ def load_window(dataset: str, start: str | date | None = None, end: str | date |
 
 def plan_algorithms(spec: DatasetSpec, n_rows: int, algorithms: str = "",
                     imbalance: str = "") -> dict[str, Any]:
-    """Algorithms for this data (by kind and size) and each one's imbalance strategy."""
+    """Algorithms for this data (by kind and size) and each one's imbalance strategy.
+
+    The ensembles of `models.ensembles` are never chosen by default (each costs several
+    member fits); named in `algorithms` they run like any entry, with class weights on
+    imbalanced data (they accept them), not resampling inside their internal folds.
+    """
     if algorithms.strip():
         names = [a.strip() for a in algorithms.split(",") if a.strip()]
         for name in names:

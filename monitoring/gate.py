@@ -6,7 +6,10 @@ of them, which only favours the champion). Checks, each with a verdict and its e
 
 - performance: the dataset's minimum accuracy and macro F1;
 - comparison: macro F1 not below the champion's (plus a margin), McNemar's test must not say
-  the champion is better, and no rare class may lose recall beyond a tolerance;
+  the champion is better, and no rare class may lose recall beyond a tolerance; an ensemble
+  challenger (see `models.ensembles`) must moreover be significantly better by McNemar's test,
+  since it costs several models' fit and predict time and an ensemble that does not help
+  should not be served;
 - robustness: accuracy under Gaussian noise on numeric features, missing values, and typos in
   text stays within a tolerance of the clean accuracy;
 - fairness: the gap in recall between the groups of each sensitive column (the gap in the rate
@@ -30,6 +33,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from models.ensemble_base import ensemble_of
 from models.evaluation import evaluate
 from models.production import HOLDOUT_FILE
 from models.registry import get_alias, get_version, load_model, promote
@@ -54,6 +58,7 @@ class GateConfig(BaseModel):
     min_f1_macro: float = 0.0
     min_improvement: float = 0.0        # challenger F1 must reach champion F1 + this
     alpha: float = 0.05
+    ensemble_needs_significance: bool = True   # an ensemble must beat the champion by McNemar
     max_rare_recall_drop: float = 0.03
     noise_scale: float = 0.1            # Gaussian noise, in standard deviations of each column
     missing_share: float = 0.1
@@ -141,12 +146,17 @@ def check_comparison(spec: DatasetSpec, challenger: Any, champion: Any, x: pd.Da
     needed = champion_metrics["f1_macro"] + config.min_improvement
     better = metrics["f1_macro"] >= needed
     worse = test["better"] == "b"
+    needs_evidence = config.ensemble_needs_significance and ensemble_of(challenger) is not None
+    unproven = needs_evidence and test["better"] != "a"
     detail = (f"macro F1 {metrics['f1_macro']:.3f} vs champion {champion_metrics['f1_macro']:.3f}"
               f" (needs {needed:.3f}); McNemar p={test['p_value']:.3g}"
-              + ("; the champion is significantly better" if worse else ""))
-    return Check("comparison", better and not worse, detail,
+              + ("; the champion is significantly better" if worse else "")
+              + ("; an ensemble must be significantly better than the champion, and is not"
+                 if unproven and not worse else ""))
+    return Check("comparison", better and not worse and not unproven, detail,
                  {"f1_macro": metrics["f1_macro"], "champion_f1_macro":
-                  champion_metrics["f1_macro"], "mcnemar": test})
+                  champion_metrics["f1_macro"], "mcnemar": test,
+                  "ensemble_needs_significance": needs_evidence})
 
 
 def _typos(text: Any, share: float, rng: np.random.Generator) -> Any:
