@@ -320,3 +320,14 @@ def test_promotion_is_followed_and_a_tampered_artifact_refused(served) -> None:
     rollback("customer", reason="undo the tampered promotion")
     assert store.poll_once() == []          # back to the version it already serves
     assert store.get("customer").model_version == newer.model_version
+
+
+def test_an_ensemble_champion_is_served_like_any_model(warehouse_path) -> None:
+    version = register_champion("customer", algorithm="dynamic_selection", rows=500)
+    app = create_app(ServingConfig(background=False))
+    response = app.test_client().post("/v1/datasets/customer/predict?explain=true",
+                                      json=records("customer", 3))
+    assert response.status_code == 200, response.json
+    predictions = response.json["predictions"]
+    assert {p["model_version"] for p in predictions} == {version.model_version}
+    assert all(p["explanation"]["predicted_class"] == p["class_name"] for p in predictions)
