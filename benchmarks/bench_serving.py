@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +94,8 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     os.environ["OVERNIGHT_HOME"] = str(home)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.serving_support import free_port, records, register_champion
+    from tests.servers import free_port, wait_until_up
+    from tests.serving_support import records, register_champion
     from warehouse import connect, get_settings, migrate
 
     get_settings().ensure_dirs()
@@ -108,13 +108,7 @@ def main() -> None:
     server = subprocess.Popen([overnight, "serve", "--port", str(port), "--workers", "2",
                                "--threads", "4"], env=os.environ.copy())
     base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            with urllib.request.urlopen(f"{base}/ready", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
+    wait_until_up(f"{base}/ready", server)
     rows: list[dict[str, Any]] = []
     try:
         for dataset in args.datasets:

@@ -483,6 +483,21 @@ def close_alert_command(
     print(f"closed {alert_id}" if close_alert(alert_id) else f"{alert_id} was already closed")
 
 
+@app.command()
+def board(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to bind.")] = 8501,
+    headless: Annotated[bool, typer.Option(help="Do not open a browser (servers).")] = False,
+) -> None:
+    """Open the status board (Streamlit) on the warehouse of this data home until stopped."""
+    from monitoring.board.launch import board_url, run_board
+
+    print(f"overnight board on {board_url(host, port)} (data home {get_settings().home})")
+    code = run_board(host, port, headless)
+    if code:
+        raise typer.Exit(code)
+
+
 def _user() -> str:
     return os.environ.get("USER") or os.environ.get("USERNAME") or "cli"
 

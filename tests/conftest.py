@@ -27,3 +27,12 @@ def warehouse_path(home: Path) -> Iterator[Path]:
     with connect() as con:
         migrate(con)
     yield settings.warehouse_path
+
+
+@pytest.fixture(scope="session")
+def board_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data home filled by two short nights (and synthetic served predictions), built once
+    for the status board's tests, which only read it (tests/board_fixture.py)."""
+    from tests.board_fixture import fill_board_home
+
+    return fill_board_home(tmp_path_factory.mktemp("board"))

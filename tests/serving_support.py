@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -39,12 +38,6 @@ def register_champion(dataset: str, *, algorithm: str = "logistic_regression", r
     if promote_it:
         promote(dataset, version.model_version, reason="test")
     return version
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def records(dataset: str, rows: int = 5, seed: int = 11) -> list[dict[str, Any]]:

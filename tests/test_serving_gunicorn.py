@@ -21,7 +21,8 @@ import pytest
 
 from models.registry import promote
 from monitoring.collect import collect_serving_logs
-from tests.serving_support import free_port, records, register_champion
+from tests.servers import free_port, wait_until_up
+from tests.serving_support import records, register_champion
 from warehouse import WarehouseLockedError, connect, get_settings, migrate
 
 pytestmark = pytest.mark.slow
@@ -58,16 +59,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
              "--dataset", "customer", "--flush-seconds", "60", "--flush-rows", "400"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if _call(f"{url}/ready")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.3)
-        else:
+        try:
+            wait_until_up(f"{url}/ready", proc)
+        except AssertionError as error:
             proc.kill()
-            pytest.fail(f"server did not become ready: {proc.stdout.read() if proc.stdout else ''}")
+            pytest.fail(f"{error}: {proc.stdout.read() if proc.stdout else ''}")
         try:
             yield {"url": url, "proc": proc, "first": first.model_version, "env": env,
                    "home": home}
@@ -95,9 +91,16 @@ def test_load_with_a_held_warehouse_and_a_mid_way_promotion_loses_nothing(server
     payloads = records("customer", 50)
     answers: list[list[tuple[float, int, str | None, str | None]]] = [[] for _ in range(THREADS)]
 
+    settled = threading.Event()       # set 8 s after the promotion: the load goes on till then
+
     def client(index: int) -> None:
-        for i in range(PER_THREAD):
-            status, body = _call(url, payloads[(index * 7 + i) % len(payloads)])
+        i = 0
+        while i < PER_THREAD or not settled.is_set():
+            try:
+                status, body = _call(url, payloads[(index * 7 + i) % len(payloads)])
+            except OSError as error:          # a refused or dropped connection is an error
+                status, body = -1, {"error": str(error)}
+            i += 1
             prediction = body["predictions"][0] if status == 200 else {}
             answers[index].append((time.time(), status, prediction.get("prediction_id"),
                                    prediction.get("model_version")))
@@ -119,18 +122,19 @@ def test_load_with_a_held_warehouse_and_a_mid_way_promotion_loses_nothing(server
     promote("customer", second, reason="mid-way promotion")    # waits for the holder
     promoted_at = time.time()
     holder.wait(timeout=30)
+    time.sleep(max(0.0, promoted_at + 8 - time.time()))
+    settled.set()
     for thread in threads:
         thread.join(timeout=300)
     flat = [a for per_thread in answers for a in per_thread]
-    assert len(flat) == THREADS * PER_THREAD
+    assert len(flat) >= THREADS * PER_THREAD
     assert {status for _, status, _, _ in flat} == {200}
     versions = {version for _, _, _, version in flat}
     assert versions == {server["first"], second}, versions
-    late = [version for at, _, _, version in flat if at > promoted_at + 3]
-    assert late and set(late) == {second}        # every worker switched within seconds
-    for per_thread in answers:                   # and never switched back
-        seen = [version for _, _, _, version in per_thread]
-        assert seen == sorted(seen, key=lambda v: v == second)
+    # every worker switched within seconds (until then, a request may reach a worker that
+    # has switched or one that has not: each answers wholly with one version)
+    late = [version for at, _, _, version in flat if at > promoted_at + 5]
+    assert late and set(late) == {second}
 
     server["proc"].send_signal(signal.SIGTERM)
     assert server["proc"].wait(timeout=60) == 0
@@ -154,13 +158,7 @@ def test_a_restarted_server_refuses_a_tampered_champion_and_keeps_the_old(server
                             stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if _call(f"{url}/ready")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.3)
+        wait_until_up(f"{url}/ready", proc)
         serving = _call(f"{url}/ready")[1]["serving"]["customer"]
         tampered = register_champion("customer", seed=9, promote_it=False)
         artifact = Path(tampered.artifact_path)

@@ -1,0 +1,53 @@
+"""Drift: share of drifted columns over time, per-column scores as a heat map, and the
+night's Evidently report inside the page (downloadable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from monitoring.board import charts, data, ui
+
+
+def main() -> None:
+    board = ui.start("Drift", "What changed in the incoming data, compared with what the "
+                     "champion was trained on.")
+    found = ui.load(data.drift, board.filters)
+    if found.trend.empty:
+        st.info("No drift report in the chosen datasets and dates: a night writes one once its "
+                "dataset has a champion to compare with (from the second night on).")
+        return
+    ui.chart(charts.drift_share_chart(found.trend), key="drift.share")
+    dataset = ui.choose_dataset(board, key="drift.dataset")
+    reports = found.trend[found.trend["dataset"] == dataset]
+    if reports.empty:
+        st.info(f"No drift report of {dataset} in the chosen dates.")
+        return
+    ui.chart(charts.drift_heatmap(found.columns[found.columns["dataset"] == dataset]),
+             key="drift.heatmap")
+    nights = sorted(pd.to_datetime(reports["night_date"]).dt.date.unique(), reverse=True)
+    night = st.selectbox("Report of the night", nights, key="drift.night",
+                         format_func=lambda d: d.isoformat())
+    report = reports[pd.to_datetime(reports["night_date"]).dt.date == night].iloc[-1]
+    columns = st.columns(4)
+    columns[0].metric("Drifted columns", f"{int(report['n_drifted'])} of "
+                      f"{int(report['n_columns'])}")
+    columns[1].metric("Share drifted", f"{report['share_drifted']:.0%}")
+    columns[2].metric("Dataset drift", "yes" if report["dataset_drift"] else "no")
+    columns[3].metric("Against", report["model_version"])
+    drifted = found.columns[(found.columns["dataset"] == dataset)
+                            & (pd.to_datetime(found.columns["night_date"]).dt.date == night)]
+    with st.expander("Column verdicts of this night"):
+        ui.table(drifted.drop(columns=["dataset", "night_date"]),
+                 drifted=st.column_config.CheckboxColumn("drifted"),
+                 relative=st.column_config.NumberColumn("score / threshold", format="%.2f"))
+    if report["html_path"]:
+        ui.html_report(Path(report["html_path"]), title="Evidently report", height=900,
+                       key="drift.report")
+    else:
+        st.info("This night's drift report has no HTML file.")
+
+
+main()
