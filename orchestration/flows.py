@@ -190,6 +190,12 @@ def demo_timeline_path() -> str:
 
 
 def prefect_home(home: Path) -> dict[str, str]:
-    """Environment for Prefect's local (ephemeral) API under the data home, no telemetry."""
+    """Environment for Prefect's local (ephemeral) API under the data home, no telemetry.
+
+    The ephemeral server's first start in a new PREFECT_HOME creates its database; on a busy
+    2-core machine that took longer than Prefect's default 20 s wait, so it gets 120 s.
+    """
     return {"PREFECT_HOME": str(home / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING")}
+            "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"),
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": os.environ.get(
+                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")}

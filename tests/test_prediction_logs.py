@@ -36,10 +36,10 @@ def test_flush_by_size_time_and_close(tmp_path: Path) -> None:
     assert _landed_rows(tmp_path) == 25 and log.pending() == 0
     log.append([_row(100)])
     log.start()
-    deadline = time.time() + 5
-    while log.pending() and time.time() < deadline:
+    deadline = time.time() + 10
+    while _landed_rows(tmp_path) < 26 and time.time() < deadline:
         time.sleep(0.05)
-    assert _landed_rows(tmp_path) == 26                 # flushed by time
+    assert _landed_rows(tmp_path) == 26 and log.pending() == 0      # flushed by time
     log.append([_row(200), _row(201)])
     log.close()
     assert _landed_rows(tmp_path) == 28                 # flushed at close
