@@ -18,11 +18,13 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 import pandas as pd
 from flask import Response, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from flask_openapi3 import Info, OpenAPI, Tag
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from models.serving import manifest, metrics
 from models.serving.config import ServingConfig
@@ -49,6 +51,15 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 LIVE_APPS: list[OpenAPI] = []   # this process's apps, flushed by gunicorn's worker_exit
 ERRORS: dict[str | int, type[BaseModel] | dict[Any, Any] | None] = {
     code: ErrorResponse for code in (400, 404, 413, 415, 422, 503)}
+
+
+class FastJSONProvider(DefaultJSONProvider):
+    """Responses encoded by orjson (several times faster on 1000-record answers); requests
+    still parsed by the standard library, which reads NaN and Infinity so that validation can
+    name the field that holds one instead of refusing the whole body."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return orjson.dumps(obj, default=str).decode()
 
 
 def error(status: int, message: str, details: list[dict[str, str]] | None = None) -> Response:
@@ -113,6 +124,7 @@ def create_app(config: ServingConfig | None = None, store: ModelStore | None = N
                   validation_error_status=422, validation_error_model=ErrorResponse,
                   validation_error_callback=validation_failed, doc_prefix="/docs",
                   security_schemes={"admin_token": {"type": "http", "scheme": "bearer"}})
+    app.json = FastJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.extensions["overnight"] = {"store": store, "log": predictions_log, "config": config}
     LIVE_APPS.append(app)
@@ -132,10 +144,12 @@ def create_app(config: ServingConfig | None = None, store: ModelStore | None = N
                          [{"field": "Content-Type",
                            "problem": f"got {request.mimetype or 'none'}"}])
         try:
-            parsed = json.loads(request.get_data(cache=True))
-        except ValueError as exc:   # JSONDecodeError and UnicodeDecodeError
+            parsed = request.get_json()     # parsed once: the validation reuses Flask's cache
+        except BadRequest as exc:
+            if exc.code == 413:
+                raise
             return error(400, "the body is not valid JSON",
-                         [{"field": "body", "problem": str(exc)[:200]}])
+                         [{"field": "body", "problem": str(exc.description)[:200]}])
         if not isinstance(parsed, dict | list):
             return error(422, "the request does not match the schema", [{
                 "field": "body", "problem": "expected a JSON object or an array, "
@@ -178,8 +192,9 @@ def create_app(config: ServingConfig | None = None, store: ModelStore | None = N
         answering = champion
         if challenger is not None and routed_to_challenger(key, traffic.canary_share):
             answering = challenger
-        items = body.root if isinstance(body.root, list) else [body.root]
-        inputs = [item.model_dump() for item in items]
+        dumped = body.model_dump()          # one call into pydantic's core for the whole body
+        inputs = dumped if isinstance(dumped, list) else [dumped]
+        items = inputs
         frame = pd.DataFrame(inputs, columns=answering.spec.feature_names)
         scored = score_frame(answering.model, frame, answering.spec)
         ids = [new_prediction_id() for _ in items]

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -61,9 +62,10 @@ def write_parquet_atomically(rows: list[dict[str, Any]], schema: pa.Schema, fold
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    """The JSON columns as text (orjson: the stdlib encoder was a third of a batch's time)."""
     return {**row,
-            "probabilities": json.dumps(row["probabilities"]),
-            "inputs": json.dumps(row["inputs"], default=str)}
+            "probabilities": orjson.dumps(row["probabilities"]).decode(),
+            "inputs": orjson.dumps(row["inputs"], default=str).decode()}
 
 
 class PredictionLog:
@@ -85,7 +87,7 @@ class PredictionLog:
 
     def append(self, rows: list[dict[str, Any]]) -> None:
         with self._lock:
-            self._rows.extend(_jsonable(r) for r in rows)
+            self._rows.extend(rows)   # JSON-encoded at flush, off the request's path
             full = len(self._rows) >= self.flush_rows
         if full:
             self.flush()
@@ -102,7 +104,8 @@ class PredictionLog:
             if not rows:
                 return None
             try:
-                path = write_parquet_atomically(rows, PREDICTION_SCHEMA, self.folder, "pred")
+                path = write_parquet_atomically([_jsonable(r) for r in rows], PREDICTION_SCHEMA,
+                                                self.folder, "pred")
             except BaseException:
                 with self._lock:
                     self._rows[:0] = rows
