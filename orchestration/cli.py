@@ -236,7 +236,7 @@ def train(
 
 def use_local_prefect() -> None:
     """Prefect's local API and state under the data home, unless the user chose a server."""
-    from orchestration.flows import prefect_home
+    from orchestration.prefect_env import prefect_home
 
     for key, value in prefect_home(get_settings().home).items():
         os.environ.setdefault(key, value)

@@ -12,7 +12,6 @@ live in `orchestration.night` and are tested without Prefect.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -187,15 +186,3 @@ def score_file(dataset: str, file: str, out: str, chunk_rows: int = 50_000) -> d
 
 def demo_timeline_path() -> str:
     return str(DEMO_TIMELINE)
-
-
-def prefect_home(home: Path) -> dict[str, str]:
-    """Environment for Prefect's local (ephemeral) API under the data home, no telemetry.
-
-    The ephemeral server's first start in a new PREFECT_HOME creates its database; on a busy
-    2-core machine that took longer than Prefect's default 20 s wait, so it gets 120 s.
-    """
-    return {"PREFECT_HOME": str(home / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"),
-            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": os.environ.get(
-                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")}
