@@ -3,19 +3,37 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from models.datasets import builtin
 from models.generators.base import STABLE
 from models.production import REFERENCE_FILE, save_reference
 from models.registry import ModelVersion, promote, register_model
 from models.training import make_model
+from warehouse import connect, get_settings, migrate
 
 DAY = date(2026, 11, 16)
+
+
+@contextmanager
+def data_home(home: Path, **env: str) -> Iterator[Path]:
+    """A migrated data home chosen through the environment (plus `env`) for the block: what
+    module-scoped fixtures use, since pytest's `monkeypatch` is per test."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OVERNIGHT_HOME", str(home))
+        for key, value in env.items():
+            patch.setenv(key, value)
+        get_settings().ensure_dirs()
+        with connect() as con:
+            migrate(con)
+        yield home
 
 
 def sample(dataset: str, rows: int = 400, seed: int = 7) -> pd.DataFrame:

@@ -15,8 +15,8 @@ from models.registry import promote, rollback, set_alias
 from models.serving.app import create_app, routed_to_challenger
 from models.serving.config import ServingConfig
 from monitoring.collect import collect_serving_logs
-from tests.serving_support import records, register_champion
-from warehouse import connect, get_settings, migrate
+from tests.serving_support import data_home, records, register_champion
+from warehouse import connect
 from warehouse.reports import run_report
 
 DATASETS = ["customer", "medical", "news"]
@@ -26,13 +26,7 @@ DATASETS = ["customer", "medical", "news"]
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """customer and news have champions (customer also a challenger); medical has none."""
     home = tmp_path_factory.mktemp("serving") / "home"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OVERNIGHT_HOME", str(home))
-        patch.setenv("OVERNIGHT_LOCK_TIMEOUT_SECONDS", "20")
-        patch.setenv("OVERNIGHT_ADMIN_TOKEN", "s3cret")
-        get_settings().ensure_dirs()
-        with connect() as con:
-            migrate(con)
+    with data_home(home, OVERNIGHT_LOCK_TIMEOUT_SECONDS="20", OVERNIGHT_ADMIN_TOKEN="s3cret"):
         champion = register_champion("customer")
         challenger = register_champion("customer", algorithm="random_forest",
                                        promote_it=False, params={"n_estimators": 20})

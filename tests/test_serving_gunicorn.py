@@ -22,8 +22,8 @@ import pytest
 from models.registry import promote
 from monitoring.collect import collect_serving_logs
 from tests.servers import free_port, wait_until_up
-from tests.serving_support import records, register_champion
-from warehouse import WarehouseLockedError, connect, get_settings, migrate
+from tests.serving_support import data_home, records, register_champion
+from warehouse import WarehouseLockedError, connect, get_settings
 
 pytestmark = pytest.mark.slow
 OVERNIGHT = str(Path(sys.executable).parent / "overnight")
@@ -44,12 +44,7 @@ def _call(url: str, body: Any | None = None, timeout: float = 10) -> tuple[int, 
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     home = tmp_path_factory.mktemp("gunicorn") / "home"
     env = {**os.environ, "OVERNIGHT_HOME": str(home), "OVERNIGHT_LOCK_TIMEOUT_SECONDS": "30"}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OVERNIGHT_HOME", str(home))
-        patch.setenv("OVERNIGHT_LOCK_TIMEOUT_SECONDS", "30")
-        get_settings().ensure_dirs()
-        with connect() as con:
-            migrate(con)
+    with data_home(home, OVERNIGHT_LOCK_TIMEOUT_SECONDS="30"):
         first = register_champion("customer")
         port = free_port()
         # flush by time only once a minute: what reaches the warehouse is flushed by size or

@@ -15,19 +15,13 @@ from schemathesis import GenerationMode
 
 from models.serving.app import create_app
 from models.serving.config import ServingConfig
-from tests.serving_support import register_champion
-from warehouse import connect, get_settings, migrate
+from tests.serving_support import data_home, register_champion
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     home = tmp_path_factory.mktemp("schema") / "home"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OVERNIGHT_HOME", str(home))
-        patch.setenv("OVERNIGHT_ADMIN_TOKEN", "token")
-        get_settings().ensure_dirs()
-        with connect() as con:
-            migrate(con)
+    with data_home(home, OVERNIGHT_ADMIN_TOKEN="token"):
         register_champion("customer")
         register_champion("news", algorithm="naive_bayes")
         yield create_app(ServingConfig(datasets=["customer", "medical", "news"], max_batch=20,
