@@ -7,6 +7,14 @@ single records at a fixed concurrency (p50 / p99 latency, requests per second), 
 1000 records (rows per second). Beside each, `score_frame` is timed in this process on the
 same records: the pipeline's own `predict_proba` speed is the limit an HTTP server can reach.
 wrk, gunicorn and this script share the machine's cores, so compare the ratios of one run.
+The price of artifact signatures is measured apart (`signature_checks`): verifying one artifact
+of each champion (read, sha256, HMAC) beside unpickling it. Verification runs when a worker
+loads a version, never per request, so it adds nothing to the request figures.
+The price of the durable prediction log is measured apart too (`durable_log`): single-record
+requests per second and p99 of `medical` (else the first dataset) with a fresh server per log
+setting, in two rounds (rows buffered in memory as before, the baseline; durable with fsync
+never, interval, always), and the time of one `PredictionLog.append` of a one-record request
+in this process.
 Figures are printed and written to benchmarks/results/serving.json.
 
     .venv/bin/python benchmarks/bench_serving.py [--seconds 10] [--connections 8]
@@ -58,6 +66,72 @@ def wrk(url: str, body: Path, seconds: int, connections: int, threads: int) -> d
             "non_2xx": int(errors.group(1)) if errors else 0}
 
 
+LOG_SETTINGS = {
+    "buffered (baseline, not durable)": {"OVERNIGHT_LOG_MODE": "buffered"},
+    "durable, fsync never": {"OVERNIGHT_LOG_FSYNC": "never"},
+    "durable, fsync interval (default)": {"OVERNIGHT_LOG_FSYNC": "interval"},
+    "durable, fsync always": {"OVERNIGHT_LOG_FSYNC": "always"},
+}
+
+
+def append_costs(dataset: str, record: dict[str, Any], appends: int = 3000
+                 ) -> dict[str, float]:
+    """Median microseconds of one `PredictionLog.append` of a one-record request, per setting
+    (in this process, so without HTTP noise); compaction runs in its thread as in a worker."""
+    from models.serving.logs import PredictionLog
+    from models.serving.wal import log_settings
+
+    row = {"prediction_id": "x", "dataset": dataset, "model_version": f"{dataset}-v1",
+           "alias": "champion", "role": "served", "request_id": "r",
+           "predicted_at": pd.Timestamp.now(), "predicted_class": "c", "predicted_index": 0,
+           "confidence": 0.9, "needs_review": False, "probabilities": {"a": 0.9, "b": 0.1},
+           "inputs": record, "latency_ms": 1.0, "source_file": None}
+    costs = {}
+    for name, env in LOG_SETTINGS.items():
+        folder = Path(tempfile.mkdtemp(prefix="bench-log-"))
+        log = PredictionLog(folder, settings=log_settings(env))
+        log.start()
+        times = []
+        for i in range(appends):
+            start = time.perf_counter()
+            log.append([{**row, "prediction_id": f"p{i}"}])
+            times.append(time.perf_counter() - start)
+        log.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        costs[name] = round(sorted(times)[len(times) // 2] * 1e6, 1)
+    return costs
+
+
+def durable_log_costs(overnight: str, dataset: str, body: Path, seconds: int,
+                      connections: int, rounds: int = 2) -> list[dict[str, Any]]:
+    """Single-record requests per second and latency under each prediction-log setting (a
+    fresh server each, the same artifact; the settings take turns `rounds` times, so that a
+    burst of load from elsewhere on the machine does not fall on one setting only): the
+    price of "answered means on disk"."""
+    from tests.servers import free_port, wait_until_up
+
+    rows = []
+    for round_, (name, env) in enumerate([*LOG_SETTINGS.items()] * rounds):
+        port = free_port()
+        server = subprocess.Popen([overnight, "serve", "--port", str(port), "--workers", "2",
+                                   "--threads", "4", "--dataset", dataset],
+                                  env={**os.environ, **env}, stdout=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}/v1/datasets/{dataset}/predict"
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/ready", server)
+            wrk(url, body, 2, connections, 2)                       # warm up
+            result = wrk(url, body, seconds, connections, min(connections, 2))
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+        rows.append({"log": name, "round": round_ // len(LOG_SETTINGS) + 1,
+                     "dataset": dataset, "connections": connections,
+                     "requests_per_second": result["requests_per_second"],
+                     "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"],
+                     "non_2xx": result["non_2xx"]})
+    return rows
+
+
 def in_process(dataset: str, one: pd.DataFrame, batch: pd.DataFrame) -> dict[str, float]:
     """The limit: score_frame on the same records, in this process, with the same artifact."""
     from models.serving.batch import current_champion
@@ -82,6 +156,36 @@ def in_process(dataset: str, one: pd.DataFrame, batch: pd.DataFrame) -> dict[str
             "batch_rows_per_second": len(batch) / sorted(batch_times)[len(batch_times) // 2]}
 
 
+def signature_costs(datasets: list[str], repeats: int = 20) -> list[dict[str, Any]]:
+    """Per champion: artifact size, the median time to verify its signature (read the bytes,
+    sha256, HMAC-SHA256, constant-time compare) and to unpickle those bytes."""
+    import io
+
+    import joblib
+
+    from models.registry import get_alias, get_version, verified_bytes
+
+    rows = []
+    for dataset in datasets:
+        champion = get_alias(dataset, "champion")
+        assert champion is not None
+        version = get_version(champion)
+        checks, loads = [], []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            data = verified_bytes(version)
+            checks.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            joblib.load(io.BytesIO(data))
+            loads.append(time.perf_counter() - start)
+        check, load = sorted(checks)[repeats // 2], sorted(loads)[repeats // 2]
+        rows.append({"dataset": dataset, "algorithm": version.algorithm,
+                     "artifact_mb": round(len(data) / 1e6, 3),
+                     "verify_ms": round(check * 1000, 3), "load_ms": round(load * 1000, 3),
+                     "verify_share_of_load": round(check / load, 4)})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -93,6 +197,10 @@ def main() -> None:
         sys.exit("wrk is not installed: apt-get install wrk")
     home = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     os.environ["OVERNIGHT_HOME"] = str(home)
+    if not os.environ.get("OVERNIGHT_SIGNING_KEY"):    # a scratch key: ~/.config is left alone
+        import secrets
+
+        os.environ["OVERNIGHT_SIGNING_KEY"] = secrets.token_hex(32)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.servers import free_port, wait_until_up
     from tests.serving_support import records, register_champion
@@ -103,6 +211,8 @@ def main() -> None:
         migrate(con)
     for dataset in args.datasets:
         register_champion(dataset, algorithm=ALGORITHMS[dataset], rows=5000)
+    signatures = signature_costs(args.datasets)
+    print(pd.DataFrame(signatures).to_string(index=False))
     port = free_port()
     overnight = str(Path(sys.executable).parent / "overnight")
     server = subprocess.Popen([overnight, "serve", "--port", str(port), "--workers", "2",
@@ -137,6 +247,13 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
+    # the log's price shows best on the cheapest model (logistic regression on medical)
+    first = "medical" if "medical" in args.datasets else args.datasets[0]
+    log_costs = {"append_us": append_costs(first, records(first, 1, seed=3)[0]),
+                 "http": durable_log_costs(overnight, first, home / f"{first}-one.json",
+                                           args.seconds, max(args.connections))}
+    print(pd.DataFrame(log_costs["http"]).round(2).to_string(index=False))
+    print("append, microseconds:", log_costs["append_us"])
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.round(2).to_string(index=False))
@@ -150,7 +267,8 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "settings": {"workers": 2, "threads": 4, "connections": args.connections,
                      "seconds": args.seconds, "load_average_after": os.getloadavg()},
-        "results": rows, "goals": goal}, indent=2))
+        "results": rows, "goals": goal, "signature_checks": signatures,
+        "durable_log": log_costs}, indent=2))
     shutil.rmtree(home, ignore_errors=True)
 
 

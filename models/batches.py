@@ -15,7 +15,9 @@ from datetime import UTC, date, datetime
 import duckdb
 import pandas as pd
 
-from models.datasets import builtin, register_dataset, rows_table
+from models import identifiers as ids
+from models.datasets import BUILTIN, builtin, ensure_rows_table, register_dataset, stored_spec
+from models.datasets import table_exists as _table_exists
 from models.generators.base import STABLE, DriftState
 from models.quality import CheckResult, QualityThresholds, quarantine_reason, run_quality_checks
 from models.spec import DatasetSpec
@@ -67,7 +69,14 @@ def store_batch(
         existing = batch_exists(con, batch_id)
         if existing is not None:
             return existing
-        register_dataset(con, spec, source)
+        # a spec is registered only from an accepted batch: a quarantined first file of a new
+        # dataset is kept (batch, checks) but leaves the dataset new, and its rows are not
+        # stored, since no table of a registered spec can hold them
+        known = stored_spec(con, spec.name) is not None or spec.name in BUILTIN
+        if status == "accepted":
+            register_dataset(con, spec, source)
+        elif known and checks[0].passed:
+            ensure_rows_table(con, spec)
         con.execute(
             "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
             [batch_id, spec.name, batch_date, source, scenario, seed, len(frame), n_labelled,
@@ -78,56 +87,87 @@ def store_batch(
             [[batch_id, spec.name, c.name, c.passed, c.blocking, c.observed, c.threshold,
               c.detail, now] for c in checks],
         )
-        if checks[0].passed:   # rows whose columns match the spec are kept, even quarantined
-            _insert_rows(con, spec, frame, batch_id)
+        if checks[0].passed and (known or status == "accepted"):
+            _insert_rows(con, spec, frame, batch_id)   # kept even when quarantined
     return StoredBatch(batch_id, spec.name, batch_date, len(frame), status, reason, tuple(checks))
 
 
 def _insert_rows(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, frame: pd.DataFrame,
                  batch_id: str) -> None:
-    columns = [*spec.feature_names, spec.target]
-    incoming = frame[columns].reset_index(drop=True)
+    """The batch's rows under internal column names (the users' names never reach SQL)."""
+    columns = ids.storage_columns(len(spec.features))
+    incoming = frame[[*spec.feature_names, spec.target]].reset_index(drop=True)
+    incoming = incoming.set_axis(columns, axis=1)
     con.register("incoming_batch", incoming)
     try:
-        quoted = ", ".join(f'"{c}"' for c in columns)
+        table = ids.rows_table(spec.name, spec.revision)
         con.execute(
-            f"INSERT INTO {rows_table(spec.name)} (batch_id, row_number, {quoted})"
-            f" SELECT ?, row_number() OVER () - 1, {quoted} FROM incoming_batch",
+            f"INSERT INTO {ids.quote(table)} (batch_id, row_number, {ids.quote_all(columns)})"
+            f" SELECT ?, row_number() OVER () - 1, {ids.quote_all(columns)} FROM incoming_batch",
             [batch_id],
         )
     finally:
         con.unregister("incoming_batch")
 
 
+def _user_names(spec: DatasetSpec) -> list[str]:
+    return [*spec.feature_names, spec.target]
+
+
+def _source(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> tuple[str, bool] | None:
+    """The table holding a spec's rows and whether it is a legacy one (None: no rows yet)."""
+    table = ids.rows_table(spec.name, spec.revision)
+    if _table_exists(con, table):
+        return table, False
+    legacy = ids.legacy_rows_table(spec.name)
+    if spec.revision == 0 and _table_exists(con, legacy):
+        return legacy, True
+    return None
+
+
+def _named(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Internal (or legacy) data columns, by position, renamed to the user's exact names
+    (which may well be `batch_id` or `row_number` themselves)."""
+    data = frame.drop(columns=[c for c in ids.META_COLUMNS if c in frame.columns])
+    return data.iloc[:, :len(spec.features) + 1].set_axis(_user_names(spec), axis=1)
+
+
 def load_batch(spec: DatasetSpec, batch_id: str) -> pd.DataFrame:
-    """The rows of one batch, in their original order, features and target."""
-    columns = ", ".join(f'"{c}"' for c in [*spec.feature_names, spec.target])
+    """The rows of one batch, in their original order, under the user's column names."""
     with connect(read_only=True) as con:
-        return con.execute(
-            f"SELECT {columns} FROM {rows_table(spec.name)} WHERE batch_id = ?"
-            " ORDER BY row_number", [batch_id]
-        ).df()
+        source = _source(con, spec)
+        if source is None:
+            return pd.DataFrame(columns=_user_names(spec))
+        table, legacy = source
+        columns = "*" if legacy else ids.quote_all(ids.storage_columns(len(spec.features)))
+        frame = con.execute(
+            f"SELECT {columns} FROM {ids.quote(table)} WHERE batch_id = ? ORDER BY row_number",
+            [batch_id]).df()
+    return _named(frame, spec)
 
 
 def load_training_frame(spec: DatasetSpec, *, start: date | None = None,
                         end: date | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Labelled rows of accepted batches dated in [start, end], and the batch ids used."""
-    columns = ", ".join(f'r."{c}"' for c in [*spec.feature_names, spec.target])
     with connect(read_only=True) as con:
-        exists = con.execute("SELECT count(*) FROM information_schema.tables"
-                             " WHERE table_name = ?", [rows_table(spec.name)]).fetchone()
-        if not exists or not exists[0]:          # a known dataset with no batch yet
-            return pd.DataFrame(columns=[*spec.feature_names, spec.target]), []
+        source = _source(con, spec)
+        if source is None:                        # a known dataset with no batch yet
+            return pd.DataFrame(columns=_user_names(spec)), []
+        table, legacy = source
+        internal = ids.storage_columns(len(spec.features))
+        columns = "r.*" if legacy else ids.quote_all(["batch_id", *internal], prefix="r")
+        labelled = "" if legacy else f" AND r.{ids.quote(ids.TARGET_COLUMN)} IS NOT NULL"
         frame = con.execute(
-            f"SELECT r.batch_id, {columns} FROM {rows_table(spec.name)} r"
+            f"SELECT {columns} FROM {ids.quote(table)} r"
             " JOIN batches b USING (batch_id) WHERE b.status = 'accepted'"
             " AND ($start::DATE IS NULL OR b.batch_date >= $start::DATE)"
             " AND ($end::DATE IS NULL OR b.batch_date <= $end::DATE)"
-            f' AND r."{spec.target}" IS NOT NULL ORDER BY b.batch_date, r.batch_id, r.row_number',
+            f"{labelled} ORDER BY b.batch_date, r.batch_id, r.row_number",
             {"start": start, "end": end},
         ).df()
-    batch_ids = list(dict.fromkeys(frame.pop("batch_id")))
-    return frame, batch_ids
+    labelled_rows = frame.iloc[:, len(frame.columns) - 1].notna().to_numpy()
+    batch_ids = list(dict.fromkeys(frame["batch_id"][labelled_rows]))
+    return _named(frame, spec)[labelled_rows].reset_index(drop=True), batch_ids
 
 
 def generated_batch_id(dataset: str, batch_date: date) -> str:

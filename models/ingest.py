@@ -9,17 +9,21 @@ type) is refused with one clear `IngestError` before anything is written. Proble
 
 from __future__ import annotations
 
+import csv
 import hashlib
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from models.batches import StoredBatch, store_batch
-from models.datasets import BUILTIN, stored_spec
-from models.spec import DatasetSpec, FeatureSpec, SpecError, TaskKind
-from warehouse import connect
+from models.datasets import BUILTIN, next_revision, stored_spec
+from models.identifiers import duplicates, header_problem
+from models.spec import DatasetSpec, FeatureSpec, SpecError, TaskKind, one_line
+from warehouse import connect, get_settings, transaction
 from warehouse.errors import OvernightError
 
 SUFFIXES = (".csv", ".parquet")
@@ -41,6 +45,11 @@ def read_user_file(path: Path) -> pd.DataFrame:
         raise IngestError(f"{path}: the file is empty")
     try:
         if path.suffix.lower() == ".parquet":
+            repeated = duplicates(pq.read_schema(path).names)
+            if repeated:          # pyarrow cannot even read such a file into a frame
+                raise IngestError(
+                    f"{path}: column name(s) {', '.join(map(repr, repeated))} appear more "
+                    "than once; every column needs its own name")
             frame = pd.read_parquet(path)
         else:
             frame = pd.read_csv(path, encoding="utf-8", encoding_errors="strict")
@@ -55,8 +64,36 @@ def read_user_file(path: Path) -> pd.DataFrame:
         raise IngestError(f"{path}: cannot be parsed: {str(error).splitlines()[0]}") from error
     if frame.empty:
         raise IngestError(f"{path}: the file has a header but no rows")
-    frame.columns = [str(c).strip() for c in frame.columns]
+    if path.suffix.lower() == ".csv":
+        header = _csv_header(path)
+        if len(header) != len(frame.columns):
+            raise IngestError(f"{path}: the header has {len(header)} names but the rows have "
+                              f"{len(frame.columns)} fields")
+        frame.columns = header          # pandas renames repeats (`a.1`) and blanks (`Unnamed`)
+    # Spaces around a name (`a, b, c` headers) are layout, not meaning: they are dropped, and
+    # names that become equal by it are refused as duplicates.
+    frame.columns = [c.strip() if isinstance(c, str) else c for c in frame.columns]
+    check_headers(path, list(frame.columns))
     return frame
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The header row exactly as written (pandas would silently rename repeated names)."""
+    with path.open(encoding="utf-8-sig", errors="strict", newline="") as handle:
+        return next(csv.reader(handle), [])
+
+
+def check_headers(path: Path, names: list[object]) -> None:
+    """Refuse, naming the column, a header that cannot be used (see `header_problem`)."""
+    for position, name in enumerate(names, start=1):
+        problem = header_problem(name)
+        if problem:
+            shown = repr(name) if len(str(name)) <= 60 else repr(str(name)[:60]) + "..."
+            raise IngestError(f"{path}: column {position} {shown} {problem}")
+    repeated = duplicates(str(n) for n in names)
+    if repeated:
+        raise IngestError(f"{path}: column name(s) {', '.join(map(repr, repeated))} appear "
+                          "more than once; every column needs its own name")
 
 
 def infer_spec(frame: pd.DataFrame, name: str, target: str,
@@ -96,7 +133,8 @@ def infer_spec(frame: pd.DataFrame, name: str, target: str,
         return DatasetSpec(name=name, kind=kind, features=tuple(features), target=target,
                            classes=classes, description="inferred from a user file")
     except ValueError as error:
-        raise IngestError(f"cannot build a dataset spec from the file: {error}") from error
+        raise IngestError(f"cannot build a dataset spec from the file: {one_line(error)}"
+                          ) from error
 
 
 def conform(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
@@ -150,6 +188,29 @@ def _load_spec_file(path: Path, name: str) -> DatasetSpec:
     return spec
 
 
+def _existing_spec(dataset: str) -> tuple[DatasetSpec | None, int]:
+    """The registered spec (stored, or a built-in one) and the revision a new spec would get;
+    a data home without a warehouse is only looked at, never created here."""
+    if not get_settings().warehouse_path.exists():
+        return (BUILTIN[dataset].spec if dataset in BUILTIN else None), 0
+    with connect(read_only=True) as con:
+        spec = stored_spec(con, dataset)
+        revision = next_revision(con, dataset)
+    if spec is None and dataset in BUILTIN:
+        spec = BUILTIN[dataset].spec
+    return spec, revision
+
+
+def _check_spec_file(spec: DatasetSpec, spec_path: Path, dataset: str) -> None:
+    """`--spec` for a dataset that has one already: fine when identical, refused otherwise."""
+    given = _load_spec_file(spec_path, dataset)
+    if not given.same_as(spec):
+        raise IngestError(
+            f"dataset {dataset!r} already has a spec, and {spec_path} differs from it; "
+            f"nothing was written (to change it: overnight datasets reset-spec {dataset} "
+            f"--spec {spec_path})")
+
+
 def ingest_file(
     dataset: str,
     path: Path,
@@ -158,14 +219,18 @@ def ingest_file(
     text_columns: tuple[str, ...] = (),
     batch_date: date | None = None,
     spec_path: Path | None = None,
+    before_write: Callable[[], object] | None = None,
 ) -> StoredBatch:
-    """Load a user's file as a batch of `dataset`; nothing is written if the file is refused."""
+    """Load a user's file as a batch of `dataset`; nothing is written if the file is refused.
+
+    `before_write` runs once the file is accepted as a batch and before the first write (the
+    command line creates the data home's warehouse there, so a refused file leaves a new data
+    home exactly as it was).
+    """
     path = Path(path)
+    target = target.strip() if target is not None else None   # as the file's names are
     frame = read_user_file(path)
-    with connect(read_only=True) as con:
-        spec = stored_spec(con, dataset)
-    if spec is None and dataset in BUILTIN:
-        spec = BUILTIN[dataset].spec
+    spec, revision = _existing_spec(dataset)
     if spec is None:
         if spec_path is not None:
             spec = _load_spec_file(spec_path, dataset)
@@ -176,14 +241,45 @@ def ingest_file(
                 spec = infer_spec(frame, dataset, target, text_columns)
             except SpecError as error:
                 raise IngestError(str(error)) from error
-    elif target is not None and target != spec.target:
-        raise IngestError(
-            f"dataset {dataset!r} has target {spec.target!r}, not {target!r}"
-        )
+        spec = spec.model_copy(update={"revision": revision})
+    else:
+        if target is not None and target != spec.target:
+            raise IngestError(f"dataset {dataset!r} has target {spec.target!r}, not {target!r}")
+        if spec_path is not None:
+            _check_spec_file(spec, spec_path, dataset)
     conformed = conform(frame, spec)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     when = batch_date or date.today()
+    series = f"{dataset}-r{spec.revision}" if spec.revision else dataset
+    if before_write is not None:
+        before_write()
     return store_batch(
-        spec, conformed, batch_id=f"{dataset}-{when.isoformat()}-{digest[:10]}",
+        spec, conformed, batch_id=f"{series}-{when.isoformat()}-{digest[:10]}",
         batch_date=when, source="file", source_file=str(path.resolve()), content_sha256=digest,
     )
+
+
+def change_spec(dataset: str, spec_path: Path | None,
+                before_write: Callable[[], object] | None = None) -> str:
+    """`overnight datasets reset-spec`: replace a dataset's spec; a sentence saying what
+    changed. Refused (nothing written) while a champion trained on another spec serves it."""
+    from models.datasets import reset_spec
+    from models.registry import get_alias, get_version
+
+    new = _load_spec_file(Path(spec_path), dataset) if spec_path is not None else None
+    if not get_settings().warehouse_path.exists():
+        raise IngestError(f"dataset {dataset!r} has no spec yet: nothing to reset")
+    if before_write is not None:
+        before_write()
+    with transaction() as con:
+        champion = get_alias(dataset, "champion", con)
+        champion_spec = None
+        if champion is not None:
+            card = get_version(champion, con).card
+            champion_spec = DatasetSpec.model_validate(card["input_schema"])
+        spec = reset_spec(con, dataset, new, champion, champion_spec)
+    if spec is None:
+        return (f"{dataset}: spec cleared; the next accepted file's inferred spec becomes "
+                "the spec (ingest it with --target)")
+    return (f"{dataset}: spec revision {spec.revision} ({len(spec.features)} features, "
+            f"target {spec.target!r}); earlier batches are kept but not trained on")

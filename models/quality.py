@@ -86,9 +86,10 @@ def _out_of_range(frame: pd.DataFrame, spec: DatasetSpec,
         values = frame[feature.name].dropna()
         if feature.type == "numeric" and (feature.min is not None or feature.max is not None):
             numbers = values.astype(float)
+            numbers = numbers[np.isfinite(numbers)]     # infinities are `non_finite`'s
             low = numbers < feature.min if feature.min is not None else False
             high = numbers > feature.max if feature.max is not None else False
-            outside = ~np.isfinite(numbers) | low | high
+            outside = low | high
         elif feature.type == "categorical" and feature.categories:
             outside = ~values.astype(str).isin(feature.categories)
         else:
@@ -103,6 +104,22 @@ def _out_of_range(frame: pd.DataFrame, spec: DatasetSpec,
                        limits.max_out_of_range_share,
                        f"values out of range ({detail}); worst column {worst:.1%}" if counts
                        else "all values in range")
+
+
+def _non_finite(frame: pd.DataFrame, spec: DatasetSpec) -> CheckResult:
+    """inf and -inf in numeric columns: always blocking, with or without a range in the spec
+    (no model can learn from them, and the serving API refuses them anyway)."""
+    counts: dict[str, int] = {}
+    for name in spec.features_of_type("numeric"):
+        numbers = pd.to_numeric(frame[name], errors="coerce").astype(float).to_numpy()
+        n_bad = int(np.isinf(numbers).sum())
+        if n_bad:
+            counts[name] = n_bad
+    total = sum(counts.values())
+    detail = ", ".join(f"{name!r}: {n}" for name, n in counts.items())
+    return CheckResult("non_finite", not counts, True, float(total), 0.0,
+                       f"{total} infinite value(s) ({detail})" if counts
+                       else "every number is finite")
 
 
 def _duplicates(frame: pd.DataFrame, limits: QualityThresholds) -> CheckResult:
@@ -142,7 +159,8 @@ def run_quality_checks(frame: pd.DataFrame, spec: DatasetSpec,
     if not schema.passed:
         return [schema]
     return [schema, _row_count(frame, limits), _missing(frame, spec, limits),
-            _out_of_range(frame, spec, limits), _duplicates(frame, limits),
+            _out_of_range(frame, spec, limits), _non_finite(frame, spec),
+            _duplicates(frame, limits),
             *_labels(frame, spec, limits)]
 
 

@@ -2,17 +2,20 @@
 
 A model version is one fitted pipeline saved with joblib under the data home, beside a JSON
 model card (dataset, input schema, classes, metrics, training batches, library versions, code
-version, sha256 of the artifact). Loading verifies the sha256 recorded in the warehouse before
-unpickling, so a tampered or truncated artifact is refused. Aliases (`champion`, `challenger`,
-`previous`) point at versions; every switch happens in one transaction and is kept in
-`alias_history`, so a promotion or a rollback is atomic and auditable. After each switch
-commits, the aliases are published to the serving manifest (`models.serving.manifest`), which
-the serving workers follow without opening the warehouse.
+version, sha256 of the artifact). Registration also signs the artifact (`models.signing`:
+HMAC-SHA256 with a key kept outside the data home, over the artifact's digest bound to its
+dataset, version, path and card); loading verifies that signature on the bytes it reads
+before unpickling them, so a tampered, truncated, swapped or unsigned artifact is refused.
+Aliases (`champion`, `challenger`, `previous`) point at versions; every switch happens in
+one transaction and is kept in `alias_history`, so a promotion or a rollback is atomic and
+auditable. After each switch commits, the aliases are published to the serving manifest
+(`models.serving.manifest`), which the serving workers follow without opening the warehouse.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import platform
@@ -29,7 +32,8 @@ from typing import Any
 import duckdb
 import joblib
 
-from models.serving.manifest import alias_snapshot, publish_snapshot
+from models import signing
+from models.serving.manifest import alias_snapshot, publish_from_warehouse, publish_snapshot
 from models.spec import DatasetSpec
 from warehouse import connect, get_settings, transaction
 from warehouse.errors import OvernightError
@@ -43,7 +47,7 @@ class RegistryError(OvernightError):
 
 
 class ArtifactIntegrityError(RegistryError):
-    """The artifact on disk is not the one that was registered."""
+    """The artifact on disk is not the one that was registered, or its signature fails."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class ModelVersion:
     artifact_path: Path
     sha256: str
     card: dict[str, Any]
+    signature: str | None = None
 
 
 def file_sha256(path: Path) -> str:
@@ -119,6 +124,7 @@ def register_model(
     """
     root = get_settings().artifacts_dir / spec.name
     root.mkdir(parents=True, exist_ok=True)
+    key = signing.signing_key(create=True)        # a key problem stops before anything is written
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
     try:
         artifact = staging / "model.joblib"
@@ -148,13 +154,17 @@ def register_model(
                 shutil.rmtree(final)
             os.replace(staging, final)
             con.execute(
-                "INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO model_versions (model_version, dataset, version, algorithm, run_id,"
+                " artifact_path, sha256, card, metrics, training_batches, trained_at, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [name, spec.name, version, algorithm, run_id, str(final / "model.joblib"), sha,
                  json.dumps(card, default=str), json.dumps(metrics, default=str),
                  training_batches, trained, _now()],
             )
+            signature = _record_signature(con, name, spec.name, final / "model.joblib", sha,
+                                          card, key)
             registered = ModelVersion(name, spec.name, version, algorithm,
-                                      final / "model.joblib", sha, card)
+                                      final / "model.joblib", sha, card, signature)
             try:
                 if within is not None:
                     within(con, registered)
@@ -169,12 +179,28 @@ def register_model(
     return registered
 
 
+def _record_signature(con: duckdb.DuckDBPyConnection, model_version: str, dataset: str,
+                      path: Path, sha: str, card: dict[str, Any], key: bytes) -> str:
+    """Sign a version's statement and store the signature (inside the caller's transaction)."""
+    claim = signing.statement(dataset=dataset, model_version=model_version,
+                              artifact=signing.relative_artifact_path(path), sha256=sha, card=card)
+    signature = signing.sign(claim, key)
+    con.execute(
+        "INSERT INTO model_signatures VALUES (?, ?, ?, ?, ?) ON CONFLICT (model_version)"
+        " DO UPDATE SET signature = excluded.signature, statement = excluded.statement,"
+        " key_id = excluded.key_id, signed_at = excluded.signed_at",
+        [model_version, signature, json.dumps(claim), signing.key_id(key), _now()])
+    return signature
+
+
 def _row_to_version(row: tuple[Any, ...]) -> ModelVersion:
     return ModelVersion(row[0], row[1], int(row[2]), row[3], Path(row[4]), row[5],
-                        json.loads(row[6]))
+                        json.loads(row[6]), row[7])
 
 
-_VERSION_COLUMNS = ("model_version, dataset, version, algorithm, artifact_path, sha256, card")
+_VERSION_COLUMNS = ("model_version, dataset, version, algorithm, artifact_path, sha256, card,"
+                    " s.signature")
+_VERSION_FROM = "model_versions LEFT JOIN model_signatures s USING (model_version)"
 
 
 def get_version(model_version: str, con: duckdb.DuckDBPyConnection | None = None
@@ -182,8 +208,8 @@ def get_version(model_version: str, con: duckdb.DuckDBPyConnection | None = None
     if con is None:
         with connect(read_only=True) as own:
             return get_version(model_version, own)
-    row = con.execute(f"SELECT {_VERSION_COLUMNS} FROM model_versions WHERE model_version = ?",
-                      [model_version]).fetchone()
+    row = con.execute(f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM}"
+                      " WHERE model_version = ?", [model_version]).fetchone()
     if row is None:
         raise RegistryError(f"no model version {model_version!r} in the registry")
     return _row_to_version(row)
@@ -192,35 +218,126 @@ def get_version(model_version: str, con: duckdb.DuckDBPyConnection | None = None
 def list_versions(dataset: str | None = None) -> list[ModelVersion]:
     with connect(read_only=True) as con:
         rows = con.execute(
-            f"SELECT {_VERSION_COLUMNS} FROM model_versions"
+            f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM}"
             " WHERE ($d::VARCHAR IS NULL OR dataset = $d::VARCHAR) ORDER BY dataset, version",
             {"d": dataset}).fetchall()
     return [_row_to_version(r) for r in rows]
 
 
+def verified_bytes(version: ModelVersion) -> bytes:
+    """The artifact's bytes once its path, sha256 and signature check out; refuse otherwise.
+
+    The signature is the one the warehouse holds: a sha256 in the same row as the path would
+    prove nothing against someone who can write the warehouse, the key-made signature does.
+    """
+    try:
+        return signing.verified_bytes(
+            dataset=version.dataset, model_version=version.model_version,
+            path=version.artifact_path, card=version.card, signature=version.signature,
+            expected_sha256=version.sha256)
+    except signing.SigningKeyError:
+        raise
+    except signing.SignatureError as error:
+        raise ArtifactIntegrityError(str(error)) from error
+
+
 def verify_artifact(version: ModelVersion) -> None:
-    """Refuse an artifact that is missing or whose sha256 differs from the registered one."""
-    path = version.artifact_path
-    if not path.exists():
-        raise ArtifactIntegrityError(f"artifact of {version.model_version} is missing: {path}")
-    actual = file_sha256(path)
-    if actual != version.sha256:
-        raise ArtifactIntegrityError(
-            f"artifact of {version.model_version} at {path} has sha256 {actual[:12]}..., "
-            f"registered {version.sha256[:12]}...; refusing to load a changed file"
-        )
+    """Refuse an artifact that is missing, changed, unsigned or whose signature fails."""
+    verified_bytes(version)
 
 
 def load_model(model_version: str | ModelVersion) -> tuple[Any, ModelVersion]:
-    """The fitted pipeline of a version, after its sha256 is verified."""
+    """The fitted pipeline of a version, unpickled from bytes whose signature verified."""
     version = model_version if isinstance(model_version, ModelVersion) else get_version(
         model_version)
-    verify_artifact(version)
+    data = verified_bytes(version)
     try:
-        return joblib.load(version.artifact_path), version
+        return joblib.load(io.BytesIO(data)), version
     except Exception as error:  # a verified file that fails to unpickle: report, don't crash
         raise ArtifactIntegrityError(
             f"artifact of {version.model_version} could not be loaded: {error}") from error
+
+
+def load_judged_model(model_version: str | ModelVersion) -> tuple[Any, ModelVersion]:
+    """The fit of a version that never saw its held-out rows: the one to judge on them.
+
+    A version trained with refit_full serves `model.joblib` fitted on every labelled row,
+    held-out rows included, so scoring it on `holdout.parquet` would flatter it. Its card's
+    `fits.judged` names the winner's fit on the training split (the fit the card's metrics
+    describe) and that file's sha256; the card is covered by the version's signature, which
+    is verified first, so the sha256 check of the judged file inherits it. Versions without
+    `fits.judged` (no refit) are judged on their artifact, as `load_model` loads it.
+    """
+    model, version = load_model(model_version)
+    judged = (version.card.get("fits") or {}).get("judged") or {}
+    if not judged.get("file"):
+        return model, version
+    name = str(judged["file"])
+    if Path(name).name != name:
+        raise ArtifactIntegrityError(f"{version.model_version}: judged fit {name!r} is not a "
+                                     "file beside the artifact")
+    path = version.artifact_path.parent / name
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ArtifactIntegrityError(f"judged fit of {version.model_version} cannot be read: "
+                                     f"{error}") from error
+    if hashlib.sha256(data).hexdigest() != judged.get("sha256"):
+        raise ArtifactIntegrityError(f"judged fit of {version.model_version} at {path} is not "
+                                     "the file its signed card names; refusing it")
+    return joblib.load(io.BytesIO(data)), version
+
+
+@dataclass(frozen=True)
+class SignOutcome:
+    model_version: str
+    status: str          # 'signed', 'already signed', 'refused'
+    detail: str
+
+
+def _sign_outcome(con: duckdb.DuckDBPyConnection, version: ModelVersion, key: bytes
+                  ) -> SignOutcome:
+    """Sign one registered version when its file is the one the warehouse recorded."""
+    name = version.model_version
+    if version.signature:
+        try:
+            signing.verified_bytes(
+                dataset=version.dataset, model_version=name, path=version.artifact_path,
+                card=version.card, signature=version.signature, expected_sha256=version.sha256,
+                key=key)
+            return SignOutcome(name, "already signed", "its signature verifies")
+        except signing.SignatureError:
+            pass                      # signed with another key, or changed: checked below
+    path = version.artifact_path
+    try:
+        signing.relative_artifact_path(path, name)
+        actual = file_sha256(path.resolve())
+    except signing.SignatureError as error:
+        return SignOutcome(name, "refused", str(error))
+    except OSError as error:
+        return SignOutcome(name, "refused", f"artifact of {name} cannot be read: {error}")
+    if actual != version.sha256:
+        return SignOutcome(name, "refused", f"artifact of {name} at {path} has sha256 "
+                           f"{actual[:12]}..., the warehouse recorded {version.sha256[:12]}...; "
+                           "not signing a changed file")
+    _record_signature(con, name, version.dataset, path, actual, version.card, key)
+    return SignOutcome(name, "signed", f"sha256 {actual[:12]}... matches the warehouse")
+
+
+def sign_registered(dataset: str | None = None) -> list[SignOutcome]:
+    """Sign every registered version (of one dataset) whose artifact still has the sha256
+    the warehouse recorded, then republish the serving manifest: the one-time step that
+    brings a home made before signing into service. Idempotent: versions whose signature
+    verifies are left alone; a file whose hash differs is refused, never signed."""
+    key = signing.signing_key(create=True)
+    with transaction() as con:
+        rows = con.execute(
+            f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM}"
+            " WHERE ($d::VARCHAR IS NULL OR dataset = $d::VARCHAR) ORDER BY dataset, version",
+            {"d": dataset}).fetchall()
+        outcomes = [_sign_outcome(con, _row_to_version(r), key) for r in rows]
+    publish_from_warehouse()
+    return outcomes
 
 
 def get_alias(dataset: str, alias: str, con: duckdb.DuckDBPyConnection | None = None

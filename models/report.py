@@ -397,6 +397,28 @@ def render_html(text: str, title: str) -> str:
     )
 
 
+LEADERBOARD_COLUMNS = ("rank", "name", "tied", "p_vs_best", "selection_f1", "score",
+                       "f1_macro", "accuracy", "fit_seconds")
+
+
+def leaderboard_table(leaderboard: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The leaderboard as the report shows it: tie group, p vs best and score side by side.
+
+    `tied` says whether a candidate's macro F1 is statistically tied with the best one's (only
+    those get a multi-criteria `score`); `selection_f1` is the cross-validated macro F1
+    selection compared, `f1_macro` the held-out figure; baselines have no rank.
+    """
+    return [{"rank": row.get("rank") if row.get("rank") is not None else "baseline",
+             **{key: row.get(key) for key in LEADERBOARD_COLUMNS[1:]}} for row in leaderboard]
+
+
+LEADERBOARD_INTRO = ("The candidates compared in this run. Performance first: a candidate whose "
+                     "cross-validated macro F1 (selection_f1) is significantly below the best's "
+                     "(corrected resampled t-test on the same folds, p_vs_best < 0.05) is out "
+                     "of the tie group and cannot win; the multi-criteria score ranks the tied "
+                     "candidates only.")
+
+
 def build_model_report(
     *,
     spec: DatasetSpec,
@@ -411,11 +433,13 @@ def build_model_report(
     profiles: Mapping[str, Any] | None = None,
     comparison: Table | None = None,
     title: str | None = None,
+    fits: str | None = None,
 ) -> Path:
     """Write report.md, report.html and the plots into `out_dir`; return the HTML path.
 
     `metrics` is `models.evaluation.evaluate` of the model on (X_test, y_test), with the
     spec's classes. Importance and profiles are computed on the test set when not given.
+    `fits` says which fit the figures describe and which one is served (refit_full).
     """
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
@@ -437,9 +461,10 @@ def build_model_report(
         features_section(importance),
         profiles_section(profiles, spec),
     ]
+    if fits:
+        sections.insert(2, f"## Which fit these figures describe\n\n{fits}")
     if leaderboard is not None:
-        sections.append(table_section("Leaderboard", leaderboard,
-                                      "The candidates compared in this run."))
+        sections.append(table_section("Leaderboard", leaderboard, LEADERBOARD_INTRO))
     if comparison is not None:
         sections.append(table_section("Imbalance techniques", comparison,
                                       "The same algorithm under each imbalance technique."))

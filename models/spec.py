@@ -11,8 +11,16 @@ import json
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from models.identifiers import header_problem
 from warehouse.errors import OvernightError
 
 FeatureType = Literal["numeric", "categorical", "text"]
@@ -63,6 +71,10 @@ class DatasetSpec(BaseModel):
     )
     confidence_threshold: float = Field(default=0.6, ge=0, le=1)
     description: str = ""
+    revision: int = Field(
+        default=0, ge=0,
+        description="Bumped by `overnight datasets reset-spec`; each revision keeps its rows "
+        "apart.")
 
     @field_validator("name")
     @classmethod
@@ -79,6 +91,10 @@ class DatasetSpec(BaseModel):
         names = [f.name for f in self.features]
         if not names:
             raise ValueError("a dataset needs at least one feature column")
+        for column in [*names, self.target]:
+            problem = header_problem(column)
+            if problem:
+                raise ValueError(f"column {column!r} {problem}")
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"feature columns listed twice: {', '.join(duplicates)}")
@@ -114,6 +130,10 @@ class DatasetSpec(BaseModel):
                 return feature
         raise KeyError(name)
 
+    def same_as(self, other: DatasetSpec) -> bool:
+        """The same columns, types, classes and settings, whatever the revision number."""
+        return self.model_dump(exclude={"revision"}) == other.model_dump(exclude={"revision"})
+
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
 
@@ -122,4 +142,14 @@ class DatasetSpec(BaseModel):
         try:
             return cls.model_validate(json.loads(text))
         except (ValueError, TypeError) as error:
-            raise SpecError(f"invalid dataset spec: {error}") from error
+            raise SpecError(f"invalid dataset spec: {one_line(error)}") from error
+
+
+def one_line(error: Exception) -> str:
+    """A validation error as one line: `where: what` for each problem."""
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            (f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "")
+            + str(e["msg"]).removeprefix("Value error, ")
+            for e in error.errors(include_url=False))
+    return " ".join(str(error).split())

@@ -359,3 +359,43 @@ def rank_candidates(
     for rank, entry in enumerate(ranked, start=1):
         entry["rank"] = rank
     return ranked
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def performance_ties(
+    scores: Mapping[str, Sequence[float]],
+    n_train: int,
+    n_test: int,
+    *,
+    alpha: float = 0.05,
+) -> dict[str, dict[str, Any]]:
+    """Which candidates are statistically tied with the best on paired fold scores.
+
+    `scores[name][i]` is candidate `name`'s macro F1 on fold i, the same folds for every
+    candidate; `n_train` / `n_test` are one fold's sizes. The best is the highest mean
+    (ties broken by name). Every other candidate is compared with it by the corrected
+    resampled t-test; one whose mean is lower with p < alpha is significantly worse and out of
+    the tie group, whatever its other merits. Returns, per name, `mean`, `p_value` (None for the
+    best), `tied` and `best`. With fewer than two paired scores nothing can be tested: only
+    candidates whose mean equals the best's are tied.
+    """
+    if not scores:
+        return {}
+    means = {name: float(np.mean(values)) for name, values in scores.items()}
+    best = min(means, key=lambda name: (-means[name], name))
+    out: dict[str, dict[str, Any]] = {
+        best: {"mean": means[best], "p_value": None, "tied": True, "best": True}}
+    for name, values in scores.items():
+        if name == best:
+            continue
+        p_value = None
+        if len(values) >= 2 and len(values) == len(scores[best]):
+            test = corrected_resampled_ttest(scores[best], values, n_train, n_test, alpha=alpha)
+            p_value = test["p_value"]
+            worse = test["mean_difference"] > 0 and test["significant"]
+        else:
+            worse = means[name] < means[best]
+        out[name] = {"mean": means[name], "p_value": p_value, "tied": not worse, "best": False}
+    return out

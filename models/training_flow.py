@@ -5,10 +5,13 @@
     2. split   the stratified held-out split every branch shares
     3. train   one branch per algorithm (foreach): Optuna tuning, fit, evaluate
                (@retry for transient failures, @catch so one broken branch does not sink the run)
-    4. join    collect results, record failed branches, rank, significance tests, ensemble advice
+    4. join    collect results, record failed branches, select (performance first: only the
+               candidates tied with the best macro F1 are ranked by the multi-criteria score),
+               significance tests, ensemble advice; refit the winner on every labelled row
     5. report  the model report of the winner and the production report
     6. end     register the winner as the challenger, with the run's candidate results, in one
-               warehouse transaction
+               warehouse transaction: the refit is the artifact, the training-split fit (whose
+               held-out figures the card and the gate use) travels beside it
 
 Only `end` writes to the warehouse (DuckDB allows one writer); branches keep their results as
 Metaflow artifacts, readable with `metaflow.Flow("TrainingFlow")`. Each step is a few lines
@@ -66,13 +69,13 @@ class TrainingFlow(FlowSpec):
     @step
     def start(self):
         """Load the training window read-only, check it, choose the algorithms."""
-        from models.training_plan import load_window, plan_algorithms, utc_now
+        from models.training_plan import load_window, plan_algorithms, utc_now, window_shares
 
         self.started_at = utc_now()
         self.spec, self.frame, self.training_batches = load_window(
             self.dataset, self.start_date or None, self.end_date or None)
         self.plan = plan_algorithms(self.spec, len(self.frame), self.algorithms,
-                                    self.imbalance)
+                                    self.imbalance, window_shares(self.frame, self.spec))
         self.next(self.split)
 
     @step
@@ -109,7 +112,7 @@ class TrainingFlow(FlowSpec):
     @step
     def join(self, inputs):
         """Collect the branches, record failures, rank, test significance."""
-        from models.training import summarise_candidates
+        from models.training import refit_full, summarise_candidates
         from models.training_plan import last_line
 
         # every branch carries the same copies from `split`; take them from the first one
@@ -126,6 +129,7 @@ class TrainingFlow(FlowSpec):
         if self.summary.winner is None:
             raise RuntimeError(f"no candidate can be registered: {self.summary.recommendation}; "
                                f"failures: {self.failures}")
+        self.refit = refit_full(self.data, self.summary.winner, n_jobs=self.n_jobs)
         self.next(self.report)
 
     @step
@@ -146,7 +150,8 @@ class TrainingFlow(FlowSpec):
         self.model_version = register_run(
             self.spec, self.frame, self.data, self.summary, self.failures,
             self.training_batches, pathspec=self.pathspec, params=self._params(),
-            reports=self.reports, seed=self.seed, started_at=self.started_at)
+            reports=self.reports, seed=self.seed, started_at=self.started_at,
+            refit=self.refit)
         print(f"registered {self.model_version} as challenger of {self.dataset}")
 
     def _params(self) -> dict:

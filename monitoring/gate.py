@@ -1,12 +1,22 @@
 """The validation gate: may this challenger replace the champion?
 
 The challenger and the champion are judged on the same held-out labelled rows (the
-challenger's own held-out split, which it never trained on; the champion may have seen some
-of them, which only favours the champion). Checks, each with a verdict and its evidence:
+challenger's own held-out split, which it never trained on: for a version refitted on every
+labelled row, its fit on the training split, `models.registry.load_judged_model`; the champion
+may have seen some of them, which only favours the champion). Checks, each with a verdict and
+its evidence:
 
-- performance: the dataset's minimum accuracy and macro F1;
-- comparison: macro F1 not below the champion's (plus a margin), McNemar's test must not say
-  the champion is better, and no rare class may lose recall beyond a tolerance; an ensemble
+- targets: the dataset's declared targets (the `targets:` of its section in the policy file,
+  `monitoring/policies.yaml`: they live with the dataset's settings, not in code), each named
+  with its measured value, per class where the target is per class;
+- baseline: the challenger must beat the majority-class (dummy) prediction significantly by
+  McNemar's test on the held-out rows, so that a dataset without targets is still held to
+  something: a first model no better than guessing the commonest class is never promoted;
+- performance: the config's minimum accuracy and macro F1 (0 unless a caller sets them);
+- comparison: not significantly worse than the champion: McNemar's test must not say the
+  champion is better, and macro F1 not below the champion's beyond a small tolerance (0.01:
+  a retrained model on fresh data that ties the old one within noise may replace it), and
+  no rare class may lose recall beyond a tolerance; an ensemble
   challenger (see `models.ensembles`) must moreover be significantly better by McNemar's test,
   since it costs several models' fit and predict time and an ensemble that does not help
   should not be served;
@@ -31,14 +41,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.ensemble_base import ensemble_of
 from models.evaluation import evaluate
 from models.production import HOLDOUT_FILE
-from models.registry import get_alias, get_version, load_model, promote
+from models.registry import get_alias, get_version, load_judged_model, load_model, promote
 from models.spec import DatasetSpec
 from models.statistics import mcnemar_test
+from monitoring.policy import declared_targets
 from warehouse import connect, transaction
 from warehouse.errors import OvernightError
 
@@ -49,14 +60,36 @@ class GateError(OvernightError):
     pass
 
 
+OVERALL_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "recall_macro",
+                   "precision_macro")
+PER_CLASS_METRICS = ("f1", "recall", "sensitivity", "precision", "specificity")
+EVERY_CLASS = "every"
+
+
+class Target(BaseModel):
+    """One declared target: the held-out `metric` (of `class`, or of every class) must be
+    strictly above `above`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    metric: str
+    above: float = Field(ge=0, le=1)
+    class_name: str | None = Field(default=None, alias="class")
+
+    def label(self) -> str:
+        """How the target reads in the gate's output, e.g. 'sensitivity of Rare Disease C'."""
+        return self.metric if self.class_name is None else f"{self.metric} of {self.class_name}"
+
+
 class GateConfig(BaseModel):
-    """Thresholds of the gate (per dataset where they differ)."""
+    """Thresholds of the gate; a dataset's declared targets come from the policy file."""
 
     model_config = ConfigDict(extra="forbid")
 
     min_accuracy: float = 0.0
     min_f1_macro: float = 0.0
-    min_improvement: float = 0.0        # challenger F1 must reach champion F1 + this
+    min_improvement: float = 0.0        # challenger F1 must reach champion F1 + this ...
+    f1_tolerance: float = 0.01          # ... minus this: a tie within noise is not "worse"
     alpha: float = 0.05
     ensemble_needs_significance: bool = True   # an ensemble must beat the champion by McNemar
     max_rare_recall_drop: float = 0.03
@@ -66,13 +99,38 @@ class GateConfig(BaseModel):
     max_robustness_drop: float = 0.10
     max_fairness_gap: float = 0.20
     seed: int = 0
+    targets: tuple[Target, ...] = ()
+    targets_source: str = ""            # where the targets were declared (for the output)
 
 
-GATE_CONFIGS: dict[str, GateConfig] = {
-    "customer": GateConfig(min_accuracy=0.80),
-    "medical": GateConfig(min_accuracy=0.80, min_f1_macro=0.75),
-    "news": GateConfig(min_accuracy=0.80),
-}
+def parse_targets(raw: Any, source: str) -> tuple[Target, ...]:
+    """The declared targets of a `targets:` list, or a GateError naming the file and entry."""
+    if not isinstance(raw, list):
+        raise GateError(f"{source}: targets must be a list of {{metric, above, class}}")
+    targets = []
+    for i, entry in enumerate(raw, 1):
+        try:
+            target = Target.model_validate(entry)
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}"
+                                 for e in error.errors())
+            raise GateError(f"{source}: target {i}: {problems}") from error
+        known = PER_CLASS_METRICS if target.class_name is not None else OVERALL_METRICS
+        if target.metric not in known:
+            raise GateError(
+                f"{source}: target {i}: unknown metric {target.metric!r}"
+                f"{' for a class' if target.class_name is not None else ''}; known: "
+                f"{', '.join(known)}" + ("" if target.class_name is not None else
+                                         f" (or {', '.join(PER_CLASS_METRICS)} with class:)"))
+        targets.append(target)
+    return tuple(targets)
+
+
+def gate_config_for(dataset: str, policy_path: Any = None) -> GateConfig:
+    """The gate's config of a dataset, with the targets its policy file declares."""
+    file, raw = declared_targets(dataset, policy_path)
+    return GateConfig(targets=parse_targets(raw, f"{file} ({dataset})"),
+                      targets_source=str(file))
 
 
 @dataclass
@@ -114,6 +172,62 @@ def rare_classes(spec: DatasetSpec) -> list[str]:
     return [c for c, s in (spec.class_shares or {}).items() if s < RARE_SHARE]
 
 
+def _measure(target: Target, name: str | None, metrics: dict[str, Any]) -> float | None:
+    if name is None:
+        return float(metrics[target.metric])
+    value = metrics["per_class"][name][target.metric]
+    return None if value is None else float(value)
+
+
+def check_targets(spec: DatasetSpec, metrics: dict[str, Any], config: GateConfig) -> Check:
+    """Each declared target against its measured held-out value (per class where per class).
+
+    A class with no held-out row cannot show that it meets its target, so it fails it."""
+    if not config.targets:
+        return Check("targets", True, f"no targets declared for {spec.name}"
+                     + (f" in {config.targets_source}" if config.targets_source else "")
+                     + "; held to the baseline and the champion only")
+    met, problems, evidence = [], [], {}
+    for target in config.targets:
+        names = ([None] if target.class_name is None else list(spec.classes)
+                 if target.class_name == EVERY_CLASS else [target.class_name])
+        for name in names:
+            label = target.metric if name is None else f"{target.metric} of {name}"
+            if name is not None and name not in spec.classes:
+                problems.append(f"{label}: {name!r} is not a class of {spec.name} "
+                                f"({', '.join(spec.classes)})")
+                continue
+            if name is not None and not metrics["per_class"][name]["support"]:
+                problems.append(f"{label}: no held-out row of {name} to measure it on")
+                continue
+            value = _measure(target, name, metrics)
+            ok = value is not None and value > target.above
+            evidence[label] = {"value": value, "above": target.above, "passed": ok}
+            shown = "n/a" if value is None else f"{value:.3f}"
+            (met if ok else problems).append(
+                f"{label} {shown} {'>' if ok else 'not above'} {target.above:g}")
+    detail = ("missed " + "; ".join(problems) + (f" (met: {', '.join(met)})" if met else "")
+              if problems else "every target met: " + ", ".join(met))
+    return Check("targets", not problems, detail, evidence)
+
+
+def check_baseline(y: pd.Series, predicted: np.ndarray, config: GateConfig) -> Check:
+    """The challenger must beat the majority-class prediction significantly (McNemar)."""
+    majority = str(y.value_counts().idxmax())
+    dummy = np.full(len(y), majority, dtype=object)
+    test = mcnemar_test(y.to_numpy(dtype=object), np.asarray(predicted, dtype=object), dummy,
+                        alpha=config.alpha)
+    dummy_accuracy = float(np.mean(y.to_numpy() == majority))
+    accuracy = float(np.mean(np.asarray(predicted, dtype=object) == y.to_numpy(dtype=object)))
+    ok = test["better"] == "a"
+    detail = (f"accuracy {accuracy:.3f} vs {dummy_accuracy:.3f} for always predicting "
+              f"{majority!r} (McNemar p={test['p_value']:.3g}, {len(y)} held-out rows)"
+              + ("" if ok else "; not significantly better than the majority class"))
+    return Check("baseline", ok, detail, {"accuracy": accuracy, "dummy_accuracy":
+                                          dummy_accuracy, "majority_class": majority,
+                                          "mcnemar": test})
+
+
 def check_performance(metrics: dict[str, Any], config: GateConfig) -> Check:
     ok = metrics["accuracy"] >= config.min_accuracy and metrics["f1_macro"] >= (
         config.min_f1_macro)
@@ -143,7 +257,7 @@ def check_comparison(spec: DatasetSpec, challenger: Any, champion: Any, x: pd.Da
                      y: pd.Series, metrics: dict[str, Any], champion_metrics: dict[str, Any],
                      config: GateConfig) -> Check:
     test = mcnemar_test(y, challenger.predict(x), champion.predict(x), alpha=config.alpha)
-    needed = champion_metrics["f1_macro"] + config.min_improvement
+    needed = champion_metrics["f1_macro"] + config.min_improvement - config.f1_tolerance
     better = metrics["f1_macro"] >= needed
     worse = test["better"] == "b"
     needs_evidence = config.ensemble_needs_significance and ensemble_of(challenger) is not None
@@ -264,15 +378,18 @@ def check_input_safety(spec: DatasetSpec, model: Any, x: pd.DataFrame) -> Check:
     return Check("input_safety", ok, detail)
 
 
-WEIGHTS = {"performance": 0.3, "comparison": 0.2, "rare_classes": 0.15, "robustness": 0.15,
-           "fairness": 0.1, "input_safety": 0.1}
+WEIGHTS = {"targets": 0.2, "baseline": 0.1, "performance": 0.05, "comparison": 0.2,
+           "rare_classes": 0.15, "robustness": 0.1, "fairness": 0.1, "input_safety": 0.1}
 
 
 def judge(spec: DatasetSpec, challenger: Any, champion: Any | None, holdout: pd.DataFrame,
           config: GateConfig | None = None, *, challenger_name: str = "challenger",
-          champion_name: str | None = None) -> GateResult:
-    """Run every check of the gate on one held-out frame (pure: nothing is written)."""
-    config = config or GATE_CONFIGS.get(spec.name, GateConfig())
+          champion_name: str | None = None, served: Any | None = None) -> GateResult:
+    """Run every check of the gate on one held-out frame (pure: nothing is written).
+
+    `challenger` is the fit that never saw `holdout`; `served`, when it differs (a refit on
+    every labelled row), is what serving will load, so input safety is checked on it too."""
+    config = gate_config_for(spec.name) if config is None else config
     labelled = holdout[holdout[spec.target].notna()]
     if labelled.empty:
         raise GateError(f"no labelled held-out rows to judge {challenger_name} on")
@@ -280,14 +397,17 @@ def judge(spec: DatasetSpec, challenger: Any, champion: Any | None, holdout: pd.
     y = labelled[spec.target].astype(str).reset_index(drop=True)
     metrics = _metrics(challenger, x, y, spec)
     champion_metrics = _metrics(champion, x, y, spec) if champion is not None else None
-    checks = [check_performance(metrics, config),
+    checks = [check_targets(spec, metrics, config),
+              check_baseline(y, challenger.predict(x), config),
+              *([check_performance(metrics, config)]
+                if config.min_accuracy or config.min_f1_macro else []),
               check_rare_classes(spec, metrics, champion_metrics, config)]
     if champion is not None and champion_metrics is not None:
         checks.append(check_comparison(spec, challenger, champion, x, y, metrics,
                                        champion_metrics, config))
     checks += [check_robustness(spec, challenger, x, y, metrics["accuracy"], config),
                check_fairness(spec, challenger, x, y, config),
-               check_input_safety(spec, challenger, x)]
+               check_input_safety(spec, challenger if served is None else served, x)]
     weights = {c.name: WEIGHTS[c.name] for c in checks}
     score = sum(weights[c.name] for c in checks if c.passed) / sum(weights.values())
     reasons = [f"{c.name}: {c.detail}" for c in checks if not c.passed]
@@ -308,13 +428,15 @@ def validate(dataset: str, challenger_version: str, *, night: str | None = None,
     """Judge a registered challenger against the current champion and record the verdict."""
     with connect(read_only=True) as con:
         champion_version = get_alias(dataset, "champion", con)
-    challenger, version = load_model(challenger_version)
+    served, version = load_model(challenger_version)
     if version.dataset != dataset:
         raise GateError(f"{challenger_version} belongs to {version.dataset}, not {dataset}")
+    challenger = load_judged_model(version)[0]   # honest: it never saw the held-out rows
     champion = load_model(champion_version)[0] if champion_version else None
     spec = DatasetSpec.model_validate(version.card["input_schema"])
     result = judge(spec, challenger, champion, load_holdout(challenger_version), config,
-                   challenger_name=challenger_version, champion_name=champion_version)
+                   challenger_name=challenger_version, champion_name=champion_version,
+                   served=served)
     result.validation_id = f"{challenger_version}:{night or datetime.now(UTC).date()}"
     record(result)
     return result

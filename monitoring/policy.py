@@ -29,6 +29,7 @@ from warehouse import connect, get_settings, transaction
 from warehouse.errors import OvernightError
 
 POLICY_FILE = Path(__file__).with_name("policies.yaml")
+TARGETS_KEY = "targets"     # a section's validation-gate targets (see monitoring/gate.py)
 
 
 class PolicyError(OvernightError):
@@ -120,13 +121,14 @@ def _section(file: Path, name: str, section: Any, base: RetrainingPolicy) -> Ret
     if not isinstance(section, dict):
         raise PolicyError(f"{file}: section {name!r} must be a mapping of policy settings")
     known = list(RetrainingPolicy.model_fields)
-    unknown = sorted(str(key) for key in section if key not in known)
+    unknown = sorted(str(key) for key in section if key not in (*known, TARGETS_KEY))
     if unknown:
         raise PolicyError(
             f"{file}: unknown key {', '.join(map(repr, unknown))} in section {name!r};"
-            f" known keys: {', '.join(known)}")
+            f" known keys: {', '.join([*known, TARGETS_KEY])}")
+    settings = {key: value for key, value in section.items() if key != TARGETS_KEY}
     try:
-        return RetrainingPolicy.model_validate({**base.model_dump(), **section})
+        return RetrainingPolicy.model_validate({**base.model_dump(), **settings})
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                              for e in error.errors())
@@ -139,21 +141,46 @@ def load_policies(path: Path | str | None = None) -> dict[str, RetrainingPolicy]
     Without `path`, the file is the `policy_file` setting when there is one, else the
     `policies.yaml` shipped beside this module. Dataset sections override `default:`.
     """
-    file = Path(path or getattr(get_settings(), "policy_file", None) or POLICY_FILE)
+    file = policy_file(path)
     if not file.exists():
         return {"default": RetrainingPolicy()}
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise PolicyError(f"{file} is not valid YAML: {error}") from error
-    if not isinstance(data, dict):
-        raise PolicyError(f"{file}: expected a 'default:' section and one section per dataset")
+    data = _read(file)
     default = _section(file, "default", data.get("default"), RetrainingPolicy())
     policies = {"default": default}
     for name, section in data.items():
         if name != "default":
             policies[str(name)] = _section(file, str(name), section, default)
     return policies
+
+
+def policy_file(path: Path | str | None = None) -> Path:
+    """The policy file: `path`, else the `policy_file` setting, else the shipped one."""
+    return Path(path or getattr(get_settings(), "policy_file", None) or POLICY_FILE)
+
+
+def _read(file: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise PolicyError(f"{file} is not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise PolicyError(f"{file}: expected a 'default:' section and one section per dataset")
+    return data
+
+
+def declared_targets(dataset: str, path: Path | str | None = None) -> tuple[Path, Any]:
+    """The policy file and the raw `targets:` list of a dataset (its section's, else the
+    default section's, else an empty list). The validation gate checks and enforces them:
+    targets live with the dataset's settings, not in code."""
+    file = policy_file(path)
+    if not file.exists():
+        return file, []
+    data = _read(file)
+    for name in (dataset, "default"):
+        section = data.get(name)
+        if isinstance(section, dict) and TARGETS_KEY in section:
+            return file, section[TARGETS_KEY] or []
+    return file, []
 
 
 def policy_for(dataset: str, policies: dict[str, RetrainingPolicy] | None = None

@@ -7,11 +7,12 @@ standard error with a non-zero exit, never as a traceback.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import time
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import duckdb
 import pandas as pd
@@ -25,7 +26,11 @@ from models.scenarios import SCENARIOS, ScenarioError, load_timeline, single_sce
 from orchestration.demo import DEMO_NIGHTS, DEMO_START, run_demo
 from orchestration.output import OutputFormat, print_frame
 from warehouse import OvernightError, connect, get_settings, migrate
-from warehouse.reports import REPORTS, run_report, warehouse_status
+from warehouse.connection import connect_sandbox
+from warehouse.reports import REPORTS, run_query, run_report, warehouse_status
+
+if TYPE_CHECKING:
+    from monitoring.gate import GateResult
 
 app = typer.Typer(
     help="overnight: a scheduled batch MLOps platform (nightly data, drift, retraining, serving).",
@@ -34,6 +39,9 @@ app = typer.Typer(
 )
 warehouse_app = typer.Typer(help="Create and inspect the DuckDB warehouse.", no_args_is_help=True)
 app.add_typer(warehouse_app, name="warehouse")
+registry_app = typer.Typer(help="The model registry: sign what is registered.",
+                           no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -77,14 +85,40 @@ def warehouse_status_command(fmt: FormatOption = OutputFormat.table) -> None:
     print_frame(frame, fmt)
 
 
-@app.command()
-def query(
-    sql: Annotated[str, typer.Argument(help="A SQL query, run on a read-only connection.")],
+@registry_app.command("sign")
+def registry_sign(
+    dataset: Annotated[str | None, typer.Option(help="Only this dataset's versions.")] = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Run one read-only SQL query against the warehouse and print its result."""
-    with connect(read_only=True) as con:
-        frame = con.execute(sql).df()
+    """Sign the registered versions whose artifacts still match the warehouse's sha256 (once,
+    for a home registered before signing; re-running changes nothing) and republish the
+    serving manifest. A changed artifact is refused, never signed."""
+    from models.registry import sign_registered
+    from models.signing import key_file
+
+    init_warehouse()
+    outcomes = sign_registered(dataset)
+    frame = pd.DataFrame([{"model_version": o.model_version, "status": o.status,
+                           "detail": o.detail} for o in outcomes],
+                         columns=["model_version", "status", "detail"])
+    print_frame(frame, fmt)
+    if fmt is OutputFormat.table and not get_settings().signing_key:
+        print(f"signing key: {key_file()}")
+    refused = [o.model_version for o in outcomes if o.status == "refused"]
+    if refused:
+        raise OvernightError(f"{len(refused)} version(s) not signed because their artifact is "
+                             f"missing or changed: {', '.join(refused)}")
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="One read-only SQL statement (sandboxed).")],
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Run one read-only SQL statement (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN) on the
+    warehouse, in a sandbox without file access, and print its result."""
+    with connect_sandbox() as con:
+        frame = run_query(con, sql)
     print_frame(frame, fmt)
 
 
@@ -111,7 +145,7 @@ def report(
         if not sep or not key:
             raise OvernightError(f"report parameter {item!r} is not of the form key=value")
         params[key.strip()] = value
-    with connect(read_only=True) as con:
+    with connect_sandbox() as con:
         frame = run_report(con, name, params)
     print_frame(frame, fmt, title=name)
 
@@ -182,17 +216,26 @@ def ingest(
         "--batch-date", help="Batch date, YYYY-MM-DD (default today).")] = None,
     spec: Annotated[Path | None, typer.Option(help="A dataset spec file (JSON) to use.")] = None,
 ) -> None:
-    """Load a user's CSV or Parquet file as a batch (registering the dataset on first use)."""
-    init_warehouse()
+    """Load a user's CSV or Parquet file as a batch (registering the dataset on first use).
+
+    A refused file leaves the data home as it was: the warehouse is created only once the
+    file is accepted as a batch."""
     columns = tuple(c.strip() for c in (text_columns or "").split(",") if c.strip())
     batch = ingest_file(dataset, file, target=target, text_columns=columns,
-                        batch_date=parse_date(batch_date, "--batch-date"), spec_path=spec)
+                        batch_date=parse_date(batch_date, "--batch-date"), spec_path=spec,
+                        before_write=init_warehouse)
     print_batch(batch)
 
 
-@app.command()
-def datasets(fmt: FormatOption = OutputFormat.table) -> None:
+datasets_app = typer.Typer(help="List the datasets, or change a dataset's spec.")
+app.add_typer(datasets_app, name="datasets")
+
+
+@datasets_app.callback(invoke_without_command=True)
+def datasets(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
     """List the datasets: built-in generators and registered ones, with their batches."""
+    if ctx.invoked_subcommand is not None:
+        return
     with connect(read_only=True) as con:
         frame = con.execute(
             "SELECT d.dataset, d.kind, d.source, count(b.batch_id) AS batches,"
@@ -201,6 +244,22 @@ def datasets(fmt: FormatOption = OutputFormat.table) -> None:
             " LEFT JOIN batches b USING (dataset) GROUP BY ALL ORDER BY d.dataset"
         ).df()
     print_frame(frame, fmt, title="datasets")
+
+
+@datasets_app.command("reset-spec")
+def reset_spec_command(
+    name: Annotated[str, typer.Argument(help="The dataset whose spec changes.")],
+    spec: Annotated[Path | None, typer.Option(
+        help="The new spec (JSON); without it the next accepted file's inferred spec is used.")
+    ] = None,
+) -> None:
+    """Replace a dataset's spec (refused while a champion trained on the old one serves it).
+
+    The new spec is the next revision: earlier batches stay for lineage and reports, but only
+    batches ingested under the new spec are trained on."""
+    from models.ingest import change_spec
+
+    print(change_spec(name, spec, before_write=init_warehouse))
 
 
 @app.command()
@@ -217,21 +276,71 @@ def train(
     time_budget: Annotated[float, typer.Option(help="Tuning seconds per algorithm.")] = 120.0,
     max_workers: Annotated[int, typer.Option(min=1, help="Parallel branches.")] = 2,
     seed: Annotated[int | None, typer.Option(help="Random seed (default OVERNIGHT_SEED).")] = None,
-    quiet: Annotated[bool, typer.Option(help="Hide Metaflow's progress output.")] = False,
+    promote: Annotated[bool, typer.Option(
+        "--promote", help="Then run the validation gate and promote the new model if it "
+        "passes (exit code 1 and the reasons if it does not).")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Show Metaflow's own task lines.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No live progress (results only).")] = False,
 ) -> None:
-    """Train a dataset's candidates with the Metaflow flow and register the best as challenger."""
+    """Train a dataset's candidates with the Metaflow flow and register the best as
+    challenger; with --promote, validate it and make it the champion when the gate passes."""
     from models.training_runner import run_training
+    from orchestration.train_progress import TrainingProgress
 
     for value, option in ((start_date, "--start-date"), (end_date, "--end-date")):
         parse_date(value or None, option)
-    outcome = run_training(
-        dataset, show_output=not quiet, max_workers=max_workers, trials=trials,
-        optimize=optimize, algorithms=algorithms, imbalance=imbalance, start_date=start_date,
-        end_date=end_date, cv_folds=cv_folds, time_budget=time_budget,
-        seed=get_settings().seed if seed is None else seed)
-    print(f"{outcome.pathspec}: registered {outcome.model_version} as challenger of {dataset} "
+    params = {"trials": trials, "optimize": optimize, "algorithms": algorithms,
+              "imbalance": imbalance, "start_date": start_date, "end_date": end_date,
+              "cv_folds": cv_folds, "time_budget": time_budget,
+              "seed": get_settings().seed if seed is None else seed}
+    if quiet and not verbose:
+        outcome = run_training(dataset, max_workers=max_workers, on_line=lambda _line: None,
+                               **params)
+    else:
+        with TrainingProgress(dataset, err, verbose=verbose) as progress:
+            outcome = run_training(dataset, max_workers=max_workers, on_line=progress.on_line,
+                                   **params)
+    version = outcome.model_version
+    print(f"{outcome.pathspec}: registered {version} as challenger of {dataset} "
           f"({outcome.seconds:.0f} s)")
     print(f"  leaderboard: overnight report leaderboard -p run={outcome.pathspec}")
+    if promote:
+        _validate_and_promote(dataset, version)
+        return
+    for line in train_next_steps(dataset, version):
+        print(line)
+
+
+def train_next_steps(dataset: str, version: str) -> list[str]:
+    """What `train` without --promote ends with: the exact commands that come next."""
+    quoted = f"--dataset {shlex.quote(dataset)} --version {shlex.quote(version)}"
+    return [f"next: overnight validate {quoted}",
+            f"then: overnight promote {quoted} --reason 'passed the gate'",
+            "  (or train with --promote to validate and promote in one go)"]
+
+
+def _print_verdict(version: str, result: GateResult) -> None:
+    print(f"{version}: {'PASSED' if result.passed else 'REFUSED'} (score {result.score:.2f})")
+    for check in result.checks:
+        print(f"  [{'ok ' if check.passed else 'FAIL'}] {check.name}: {check.detail}")
+
+
+def _validate_and_promote(dataset: str, version: str) -> None:
+    """The gate on a new challenger, then its promotion; a refusal is exit code 1."""
+    from monitoring.gate import promote_validated, validate
+
+    result = validate(dataset, version)
+    _print_verdict(version, result)
+    if not result.passed:
+        raise OvernightError(
+            f"{version} was not promoted: the gate refused it ({'; '.join(result.reasons)})"
+            f"{f'; {result.champion} stays champion' if result.champion else ''}")
+    old = promote_validated(dataset, version, reason=f"passed the gate after `overnight "
+                            f"train --promote` (score {result.score:.2f})", changed_by=_user())
+    print(f"{dataset}: champion {old or '(none)'} -> {version}")
+    print(f"next: overnight predict --dataset {shlex.quote(dataset)} --file IN.csv "
+          f"--out OUT.csv")
 
 
 def use_local_prefect() -> None:
@@ -419,10 +528,15 @@ def serve(
 ) -> None:
     """Serve every champion over HTTP (Flask under gunicorn) until stopped."""
     from models.serving.config import ServingConfig
-    from models.serving.manifest import publish_from_warehouse
+    from models.serving.manifest import publish_from_warehouse, unsigned_entries
 
     init_warehouse()
     snapshot = publish_from_warehouse()
+    unsigned = unsigned_entries(snapshot)
+    if unsigned:
+        raise OvernightError(f"{len(unsigned)} served version(s) are not signed ("
+                             f"{', '.join(unsigned)}): this home predates artifact signing; run "
+                             "`overnight registry sign` once, then serve again")
     config = ServingConfig(datasets=dataset or None, max_batch=max_batch,
                            max_body_bytes=int(max_body_mb * 1024 * 1024),
                            flush_seconds=flush_seconds, flush_rows=flush_rows)
@@ -449,12 +563,17 @@ def predict(
     out: Annotated[Path, typer.Option(help="Output .csv or .parquet with the predictions.")],
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows scored at a time.")] = 50_000,
     log: Annotated[bool, typer.Option(help="Log the predictions for monitoring.")] = True,
+    raw: Annotated[bool, typer.Option(help="Write CSV cells exactly, without escaping those "
+                                      "that start a spreadsheet formula (=, +, -, @).")]
+    = False,
 ) -> None:
-    """Score a file with the current champion (invalid rows go to OUT.rejects with a reason)."""
+    """Score a file with the current champion (invalid rows go to OUT.rejects with a reason).
+    In CSV outputs, text cells that start with =, +, -, @, a tab or a carriage return get a
+    leading ' so that spreadsheets do not run them (unless --raw); --out may not be --file."""
     from models.serving.batch import score_file
 
     result = score_file(dataset, file, out, chunk_rows=chunk_rows, log_predictions=log,
-                        progress=sys.stderr.isatty())
+                        progress=sys.stderr.isatty(), raw=raw)
     print(f"{result.scored} rows scored by {result.model_version} into {result.output} "
           f"in {result.seconds:.1f} s")
     if result.rejects is not None:
@@ -463,14 +582,20 @@ def predict(
 
 @app.command()
 def collect() -> None:
-    """Move the prediction logs, labels and alerts landed by serving into the warehouse."""
+    """Move the prediction logs, labels and alerts landed by serving into the warehouse (a bad
+    file is set aside in landing/_rejected/ with its reason and an alert; the rest go in)."""
     from monitoring.collect import collect_serving_logs
 
     init_warehouse()
     counts = collect_serving_logs()
-    print(f"{counts['predictions']} predictions from {counts['prediction_files']} files, "
-          f"{counts['feedback']} labels from {counts['feedback_files']} files, "
-          f"{counts['alerts']} alerts")
+    collected = counts["prediction_files"] + counts["feedback_files"] + counts["alerts"]
+    print(f"collected {collected} files: {counts['predictions']} predictions from "
+          f"{counts['prediction_files']} files, {counts['feedback']} labels from "
+          f"{counts['feedback_files']} files, {counts['alerts']} alerts; "
+          f"rejected {counts['rejected']} files")
+    for rejection in counts["rejections"]:
+        print(f"  rejected {rejection['kind']}/{rejection['name']}: {rejection['reason']} "
+              f"(moved to {rejection['path']})")
 
 
 @app.command("close-alert")

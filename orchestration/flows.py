@@ -124,8 +124,18 @@ def nightly(night: str | None = None, datasets: list[str] | None = None,
                       force_retrain, training, drills)
     logger = get_run_logger()
     collected = collect_serving.with_options(timeout_seconds=600)(return_state=True)
+    collect_note = "\n\ncollect: failed, the landed files wait for the next run\n"
     if collected.is_completed():
-        logger.info("serving logs collected: %s", collected.result())
+        counts = collected.result()
+        collect_note = (f"\n\ncollect: {counts['predictions']} predictions, "
+                        f"{counts['feedback']} labels, {counts['alerts']} alerts; "
+                        f"{counts.get('rejected', 0)} landed file(s) rejected\n")
+        logger.info("serving logs collected: %s", counts)
+        if counts.get("rejected"):
+            logger.warning("collect: %s landed file(s) rejected into landing/_rejected/: %s",
+                           counts["rejected"], "; ".join(
+                               f"{r['kind']}/{r['name']}: {r['reason']}"
+                               for r in counts["rejections"]))
     else:   # the files stay in landing/ for the next run; the night goes on
         logger.warning("collecting serving logs failed: %s", collected.message)
     results = []
@@ -133,7 +143,7 @@ def nightly(night: str | None = None, datasets: list[str] | None = None,
         result = dataset_night(plan, dataset, plan.night.isoformat())
         logger.info("%s %s: %s", plan.night, dataset, result.stages)
         results.append(result)
-    create_markdown_artifact(markdown=night_summary_markdown(plan.night, results),
+    create_markdown_artifact(markdown=night_summary_markdown(plan.night, results) + collect_note,
                              key=f"night-{plan.night.isoformat()}",
                              description=f"overnight: night of {plan.night}")
     return [r.as_dict() for r in results]

@@ -35,10 +35,12 @@ from monitoring.alerts import (
     alerts_for_decision,
     raise_alert,
 )
+from monitoring.collect import alert_rejection
 from monitoring.gate import promote_validated, validate
 from monitoring.performance import record_batch_labels
 from monitoring.policy import decide
-from warehouse import connect, get_settings, transaction
+from warehouse import OvernightError, WarehouseError, connect, get_settings, transaction
+from warehouse.landing import reject_file
 
 STAGES = ("ingest", "monitor", "decide", "train", "promote")
 
@@ -157,10 +159,19 @@ def ingest_landing_files(dataset: str, night: date) -> StoredBatch:
     done = folder / "ingested"
     done.mkdir(exist_ok=True)
     batch = None
+    rejected = []
     for path in files:
-        batch = ingest_file(dataset, path, batch_date=night)
+        try:
+            batch = ingest_file(dataset, path, batch_date=night)
+        except WarehouseError:          # a locked warehouse is not the file's fault: it stays
+            raise
+        except (OvernightError, ValueError) as error:  # a bad file never blocks the rest
+            rejected.append(reject_file(path, dataset, str(error), alert_rejection))
+            continue
         shutil.move(str(path), done / path.name)
-    assert batch is not None
+    if batch is None:
+        raise StageSkipped(f"every file in {folder} was rejected ({len(rejected)}, kept in "
+                           f"landing/_rejected/{dataset}/ with their reasons)")
     return batch
 
 

@@ -10,6 +10,19 @@ import pytest
 from warehouse import connect, get_settings, migrate
 
 
+@pytest.fixture(scope="session", autouse=True)
+def signing_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A per-session artifact signing key and config folder, in os.environ so that servers,
+    Metaflow steps and other subprocesses share them: no test touches ~/.config."""
+    import secrets
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OVERNIGHT_SIGNING_KEY", secrets.token_hex(32))
+        patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+        patch.delenv("OVERNIGHT_SIGNING_KEY_FILE", raising=False)
+        yield
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty data home, selected through the environment as a user would."""

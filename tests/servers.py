@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
 
 
 def free_port() -> int:
@@ -27,3 +32,48 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60) -> N
         except OSError:
             time.sleep(0.3)
     raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+def server_log(directory: Path) -> IO[str]:
+    """A file for a server's output: a pipe nobody reads fills up and blocks its workers."""
+    return (Path(directory) / "server.log").open("w")
+
+
+def log_text(handle: IO[str]) -> str:
+    """What a server wrote to its `server_log`, for a failure message."""
+    handle.flush()
+    return Path(handle.name).read_text(errors="replace")[-5000:]
+
+
+OVERNIGHT = str(Path(sys.executable).parent / "overnight")
+
+
+@contextmanager
+def overnight_serve(options: list[str], env: dict[str, str], log_dir: Path,
+                    ready: Callable[[str], None] | None = None, up_path: str = "/ready",
+                    ) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`overnight serve OPTIONS` on a free loopback port, until `up_path` answers 200 (and
+    `ready(url)` passes); yields the process and its base URL, and stops it after (SIGTERM,
+    then SIGKILL). Its output goes to a file: a pipe nobody reads fills up and blocks the
+    workers."""
+    output = server_log(log_dir)
+    port = free_port()
+    proc = subprocess.Popen([OVERNIGHT, "serve", "--port", str(port), *options], env=env,
+                            stdout=output, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_until_up(f"{url}{up_path}", proc)
+            if ready is not None:
+                ready(url)
+        except AssertionError as error:
+            raise AssertionError(f"{error}: {log_text(output)}") from None
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        output.close()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from warehouse import connect
+from warehouse import MIGRATIONS, connect
 
 
 def overnight(*args: str) -> subprocess.CompletedProcess[str]:
@@ -24,7 +24,7 @@ def test_init_and_status(home: Path) -> None:
     status = overnight("warehouse", "status", "--format", "json")
     assert status.returncode == 0, status.stderr
     tables = {row["table"]: row["rows"] for row in json.loads(status.stdout)}
-    assert tables["schema_version"] == 2 and tables["batches"] == 0
+    assert tables["schema_version"] == len(MIGRATIONS) and tables["batches"] == 0
 
 
 def test_query_formats(warehouse_path: Path) -> None:
@@ -40,12 +40,15 @@ def test_malformed_sql_is_one_line_error(warehouse_path: Path) -> None:
     out = overnight("query", "SELEC 1 FROM")
     assert out.returncode != 0
     assert "Parser Error" in out.stderr and "syntax error" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
     assert "Traceback" not in out.stderr + out.stdout
 
 
 def test_query_is_read_only(warehouse_path: Path) -> None:
     out = overnight("query", "DROP TABLE batches")
-    assert out.returncode != 0 and "read-only" in out.stderr.lower()
+    assert out.returncode == 1 and "read-only" in out.stderr.lower()
+    assert "SELECT, WITH, DESCRIBE, SHOW" in out.stderr     # says what is allowed
+    assert len(out.stderr.strip().splitlines()) == 1
     with connect(read_only=True) as con:
         assert con.execute("SELECT count(*) FROM batches").fetchone() == (0,)
 
@@ -87,7 +90,7 @@ def test_every_command_has_help() -> None:
 
     root = get_command(app)
     runner = CliRunner()
-    paths = [[]]
+    paths: list[list[str]] = [[]]
     for name, command in root.commands.items():  # type: ignore[attr-defined]
         paths.append([name])
         paths.extend([name, sub] for sub in getattr(command, "commands", {}))

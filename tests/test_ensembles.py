@@ -238,7 +238,7 @@ def test_ensembles_are_offered_only_when_named() -> None:
     assert set(ENSEMBLES) <= set(algorithms_for("text", opt_in=True))
     plan = plan_algorithms(medical.SPEC, 2000, "logistic_regression,stacking")
     assert plan["algorithms"] == ["logistic_regression", "stacking"]
-    assert plan["imbalance"]["stacking"] == "class_weight"   # weights, not resampling
+    assert plan["imbalance"]["stacking"] == "cost_weight"   # its cost matrix, not resampling
     assert get_algorithm("voting_optimised", "text").opt_in
 
 
@@ -256,7 +256,7 @@ def test_training_branch_and_report_show_the_ensemble(tmp_path: Path) -> None:
     result, tuning = train_branch(customer.SPEC, split, "dynamic_selection", trials=2,
                                   cv_folds=2)
     assert tuning is not None and tuning["n_trials"] == 1    # no outer search of an ensemble
-    assert len(result.cv_scores) == 2 and 0 < result.metrics["f1_macro"] <= 1
+    assert len(result.cv_scores) >= 2 and 0 < result.metrics["f1_macro"] <= 1   # small: repeated CV
     html = build_model_report(spec=customer.SPEC, model=result.model, algorithm=result.name,
                               metrics=result.metrics, X_test=split.x_test, y_test=split.y_test,
                               out_dir=tmp_path)

@@ -51,8 +51,9 @@ def test_accepts_a_genuinely_better_challenger(medical_holdout) -> None:
     result = judge(medical.SPEC, challenger, champion, medical_holdout)
     assert result.passed, _reasons(result)
     assert result.score == 1.0
-    assert {c.name for c in result.checks} == {"performance", "rare_classes", "comparison",
-                                               "robustness", "fairness", "input_safety"}
+    assert {c.name for c in result.checks} == {"targets", "baseline", "rare_classes",
+                                               "comparison", "robustness", "fairness",
+                                               "input_safety"}
 
 
 def test_refuses_a_challenger_trained_on_shuffled_labels(medical_holdout) -> None:
@@ -60,7 +61,8 @@ def test_refuses_a_challenger_trained_on_shuffled_labels(medical_holdout) -> Non
     challenger = _fit(medical, 2000, 2, shuffle=True)
     result = judge(medical.SPEC, challenger, champion, medical_holdout)
     assert not result.passed
-    assert "performance" in _reasons(result) and "comparison" in _reasons(result)
+    assert "targets" in _reasons(result) and "comparison" in _reasons(result)
+    assert "not significantly better than the majority class" in _reasons(result)
     assert "champion is significantly better" in _reasons(result)
 
 

@@ -3,6 +3,7 @@ import pandas as pd
 
 from models.generators import customer, news
 from models.quality import QualityThresholds, quarantine_reason, run_quality_checks
+from models.spec import DatasetSpec, FeatureSpec
 
 DAY = pd.Timestamp("2026-02-01").date()
 
@@ -14,8 +15,8 @@ def _by_name(results):
 def test_clean_batch_passes_every_check() -> None:
     results = run_quality_checks(customer.generate(DAY, 300, 1), customer.SPEC)
     assert {r.name for r in results} == {"schema", "row_count", "missing_values", "out_of_range",
-                                         "duplicate_rows", "label_presence", "unknown_labels",
-                                         "class_distribution"}
+                                         "non_finite", "duplicate_rows", "label_presence",
+                                         "unknown_labels", "class_distribution"}
     assert quarantine_reason(results) is None
 
 
@@ -69,3 +70,20 @@ def test_label_shift_warns_without_blocking() -> None:
     results = _by_name(run_quality_checks(unlabelled, customer.SPEC))
     assert not results["label_presence"].passed and not results["label_presence"].blocking
     assert quarantine_reason(list(results.values())) is None
+
+
+def test_infinities_always_block_with_counts_even_without_a_range() -> None:
+    spec = DatasetSpec(name="inf", kind="tabular", target="y", classes=("a", "b"), features=(
+        FeatureSpec(name="free", type="numeric"),
+        FeatureSpec(name="bounded", type="numeric", min=0, max=10)))
+    frame = pd.DataFrame({"free": [1.0] * 97 + [np.inf, -np.inf, 2.0],
+                          "bounded": [5.0] * 99 + [np.inf], "y": ["a", "b"] * 50})
+    results = _by_name(run_quality_checks(frame, spec))
+    check = results["non_finite"]
+    assert not check.passed and check.blocking and check.observed == 3
+    assert "'free': 2" in check.detail and "'bounded': 1" in check.detail
+    assert results["out_of_range"].passed           # one share, not counted twice
+    reason = quarantine_reason(list(results.values()))
+    assert reason is not None and reason.startswith("non_finite: 3 infinite value(s)")
+    finite = _by_name(run_quality_checks(frame.replace([np.inf, -np.inf], 1.0), spec))
+    assert finite["non_finite"].passed

@@ -162,3 +162,144 @@ def test_rows_written_within_registration_land_together_or_not_at_all(
         within=lambda con, v: set_alias_in(con, "customer", "challenger", v.model_version,
                                            reason="trained"))
     assert aliases("customer") == {"challenger": version.model_version}
+
+
+# ------------------------------------------------------------------ signatures (issue 17)
+
+OVERNIGHT = str(Path(sys.executable).parent / "overnight")
+
+
+def _signature_row(model_version: str) -> tuple | None:
+    from warehouse import connect
+
+    with connect(read_only=True) as con:
+        return con.execute("SELECT signature, key_id, signed_at FROM model_signatures"
+                           " WHERE model_version = ?", [model_version]).fetchone()
+
+
+def _unsign(*versions: str) -> None:
+    """What a home registered before signing looks like: no signature rows."""
+    from models.serving.manifest import publish_from_warehouse
+    from warehouse import connect
+
+    with connect() as con:
+        for version in versions:
+            con.execute("DELETE FROM model_signatures WHERE model_version = ?", [version])
+    publish_from_warehouse()
+
+
+def test_registration_signs_into_warehouse_and_manifest(warehouse_path: Path, fitted) -> None:
+    from models.serving.manifest import read_aliases
+    from models.signing import signature_matches, signing_key, statement
+
+    model, _ = fitted
+    (version,) = _register(model)
+    promote("customer", version.model_version, reason="first")
+    stored = get_version("customer-v1")
+    assert stored.signature and stored.signature.startswith("hmac-sha256:")
+    assert stored.signature == version.signature == _signature_row("customer-v1")[0]
+    entry = read_aliases()["datasets"]["customer"]["champion"]
+    assert entry["signature"] == stored.signature
+    claim = statement(dataset="customer", model_version="customer-v1",
+                      artifact="customer/v1/model.joblib", sha256=stored.sha256, card=entry["card"])
+    assert signature_matches(claim, entry["signature"], signing_key())
+    for bound in ("dataset", "model_version", "artifact", "sha256"):   # every field is bound
+        assert not signature_matches({**claim, bound: "x"}, entry["signature"], signing_key())
+
+
+def test_hash_beside_path_in_the_warehouse_is_not_trusted(warehouse_path: Path, fitted,
+                                                          tmp_path: Path) -> None:
+    """The attacker writes the warehouse row too: a new file and its own sha256."""
+    from tests.signing_support import canary_pickle
+    from warehouse import connect
+
+    model, _ = fitted
+    first, _second = _register(model, 2)
+    canary = tmp_path / "canary"
+    evil_sha = canary_pickle(first.artifact_path, canary)           # swapped in place
+    outside = tmp_path / "evil.joblib"
+    outside_sha = canary_pickle(outside, canary)
+    with connect() as con:
+        con.execute("UPDATE model_versions SET sha256 = ? WHERE model_version = 'customer-v1'",
+                    [evil_sha])
+        con.execute("UPDATE model_versions SET sha256 = ?, artifact_path = ?"
+                    " WHERE model_version = 'customer-v2'", [outside_sha, str(outside)])
+    with pytest.raises(ArtifactIntegrityError, match=r"customer-v1.*does not verify"):
+        load_model("customer-v1")
+    with pytest.raises(ArtifactIntegrityError, match=r"outside the data home's artifacts"):
+        load_model("customer-v2")
+    # a symlink under artifacts/ that leads outside is refused the same way
+    link = first.artifact_path.parent / "link.joblib"
+    link.symlink_to(outside)
+    with connect() as con:
+        con.execute("UPDATE model_versions SET artifact_path = ? "
+                    " WHERE model_version = 'customer-v2'", [str(link)])
+    with pytest.raises(ArtifactIntegrityError, match="outside"):
+        load_model("customer-v2")
+    assert not canary.exists()
+
+
+def test_unsigned_or_foreign_key_versions_are_refused(warehouse_path: Path, fitted,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    model, _ = fitted
+    _register(model, 2)
+    _unsign("customer-v1")
+    with pytest.raises(ArtifactIntegrityError, match="overnight registry sign"):
+        load_model("customer-v1")
+    monkeypatch.setenv("OVERNIGHT_SIGNING_KEY", "another key that is long enough, 32+ bytes")
+    with pytest.raises(ArtifactIntegrityError, match=r"customer-v2.*does not verify"):
+        load_model("customer-v2")
+
+
+def _sign_cli(*args: str) -> tuple[int, list[dict], str]:
+    out = subprocess.run([OVERNIGHT, "registry", "sign", "--format", "json", *args],
+                         capture_output=True, text=True, timeout=120)
+    rows = json.loads(out.stdout) if out.stdout.strip() else []
+    return out.returncode, rows, out.stderr
+
+
+def test_registry_sign_signs_an_old_home_once_and_refuses_changed_files(
+        warehouse_path: Path, fitted, monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.serving.manifest import read_aliases
+
+    model, _ = fitted
+    _register(model, 2)
+    promote("customer", "customer-v1", reason="first")
+    _unsign("customer-v1", "customer-v2")
+    assert read_aliases()["datasets"]["customer"]["champion"]["signature"] is None
+    refused = subprocess.run([OVERNIGHT, "serve", "--port", "9", "--dataset", "customer"],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and "run `overnight registry sign` once" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    code, rows, err = _sign_cli()
+    assert code == 0, err
+    assert [(r["model_version"], r["status"]) for r in rows] == [
+        ("customer-v1", "signed"), ("customer-v2", "signed")]
+    assert read_aliases()["datasets"]["customer"]["champion"]["signature"] == \
+        get_version("customer-v1").signature
+    load_model("customer-v1")
+    signed_at = _signature_row("customer-v1")[2]
+
+    code, rows, err = _sign_cli()                                  # idempotent
+    assert code == 0, err
+    assert {r["status"] for r in rows} == {"already signed"}
+    assert _signature_row("customer-v1")[2] == signed_at
+
+    (third,) = _register(model)
+    _unsign(third.model_version)
+    with third.artifact_path.open("ab") as handle:
+        handle.write(b"changed after registration")
+    code, rows, err = _sign_cli("--dataset", "customer")
+    assert code == 1
+    assert err.strip().count("\n") == 0 and "customer-v3" in err and "Traceback" not in err
+    assert dict((r["model_version"], r["status"]) for r in rows)["customer-v3"] == "refused"
+    assert _signature_row("customer-v3") is None
+
+    # a new key (rotation): the same command re-signs what still matches the warehouse
+    monkeypatch.setenv("OVERNIGHT_SIGNING_KEY", "b" * 64)
+    with pytest.raises(ArtifactIntegrityError, match="does not verify"):
+        load_model("customer-v1")
+    code, rows, _ = _sign_cli()
+    assert [r["status"] for r in rows] == ["signed", "signed", "refused"]
+    load_model("customer-v1")

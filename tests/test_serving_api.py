@@ -215,13 +215,14 @@ def test_shadow_scores_with_the_challenger_but_answers_with_the_champion(served)
     try:
         response = _post(client, "/v1/datasets/customer/predict", records("customer", 3))
         assert {p["model_version"] for p in response.json["predictions"]} == {served["champion"]}
-        rows = log._rows[-6:]
-        assert [r["role"] for r in rows] == ["served"] * 3 + ["shadow"] * 3
-        assert {r["model_version"] for r in rows[3:]} == {served["challenger"]}
-        assert {r["request_id"] for r in rows} == {response.json["request_id"]}
         log.flush()
         collect_serving_logs()
         with connect(read_only=True) as con:
+            rows = con.execute("SELECT role, model_version FROM predictions"
+                               " WHERE request_id = ? ORDER BY role",
+                               [response.json["request_id"]]).fetchall()
+            assert [r[0] for r in rows] == ["served"] * 3 + ["shadow"] * 3
+            assert {r[1] for r in rows[3:]} == {served["challenger"]}
             agreement = run_report(con, "shadow_agreement", {"dataset": "customer"})
         assert agreement["pairs"].sum() == 3
         assert agreement["shadow"].tolist() == [served["challenger"]]
@@ -269,10 +270,13 @@ def test_feedback_is_landed_and_validated(served) -> None:
     labels = [{"prediction_id": p["prediction_id"], "label": "High"}
               for p in predicted["predictions"]]
     accepted = client.post("/v1/feedback", json={"dataset": "customer", "labels": labels})
-    assert accepted.status_code == 202 and accepted.json == {"accepted": 2}
+    assert accepted.status_code == 202
+    assert accepted.json == {"accepted": 2, "rejected": []}
     wrong = client.post("/v1/feedback", json={"dataset": "customer", "labels": [
-        {"prediction_id": "p1", "label": "Gigantic"}]})
-    assert wrong.status_code == 422 and wrong.json["details"][0]["field"] == "labels[0].label"
+        {"prediction_id": labels[0]["prediction_id"], "label": "Gigantic"}]})
+    assert wrong.status_code == 202 and wrong.json["accepted"] == 0
+    assert wrong.json["rejected"][0]["index"] == 0
+    assert "'Gigantic' is not one of Low, Medium, High" in wrong.json["rejected"][0]["problem"]
     assert client.post("/v1/feedback", json={"dataset": "nope", "labels": labels}
                        ).status_code == 404
     assert client.post("/v1/feedback", json={"dataset": "customer", "labels": []}

@@ -21,7 +21,7 @@ import pytest
 
 from models.registry import promote
 from monitoring.collect import collect_serving_logs
-from tests.servers import free_port, wait_until_up
+from tests.servers import overnight_serve
 from tests.serving_support import data_home, records, register_champion
 from warehouse import WarehouseLockedError, connect, get_settings
 
@@ -46,25 +46,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     env = {**os.environ, "OVERNIGHT_HOME": str(home), "OVERNIGHT_LOCK_TIMEOUT_SECONDS": "30"}
     with data_home(home, OVERNIGHT_LOCK_TIMEOUT_SECONDS="30"):
         first = register_champion("customer")
-        port = free_port()
         # flush by time only once a minute: what reaches the warehouse is flushed by size or
         # by the SIGTERM shutdown
-        proc = subprocess.Popen(
-            [OVERNIGHT, "serve", "--port", str(port), "--workers", "2", "--threads", "4",
-             "--dataset", "customer", "--flush-seconds", "60", "--flush-rows", "400"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_up(f"{url}/ready", proc)
-        except AssertionError as error:
-            proc.kill()
-            pytest.fail(f"{error}: {proc.stdout.read() if proc.stdout else ''}")
-        try:
+        with overnight_serve(["--workers", "2", "--threads", "4", "--dataset", "customer",
+                              "--flush-seconds", "60", "--flush-rows", "400"],
+                             env, home.parent) as (proc, url):
             yield {"url": url, "proc": proc, "first": first.model_version, "env": env,
                    "home": home}
-        finally:
-            if proc.poll() is None:
-                proc.kill()
 
 
 HOLD = ("import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
@@ -100,27 +88,15 @@ def test_load_with_a_held_warehouse_and_a_mid_way_promotion_loses_nothing(server
             answers[index].append((time.time(), status, prediction.get("prediction_id"),
                                    prediction.get("model_version")))
 
-    holder = _hold_warehouse(10)
     threads = [threading.Thread(target=client, args=(i,)) for i in range(THREADS)]
     for thread in threads:
         thread.start()
-    landed = server["home"] / "landing" / "_predictions"
-    deadline = time.time() + 8
-    while time.time() < deadline and not list(landed.glob("*.parquet")):
-        time.sleep(0.1)
-    assert list(landed.glob("*.parquet")), "no log file was flushed by size"
-    # while the warehouse is held the ingest waits, then gives up, and the files stay
-    with pytest.MonkeyPatch.context() as patch, pytest.raises(WarehouseLockedError):
-        patch.setenv("OVERNIGHT_LOCK_TIMEOUT_SECONDS", "1")
-        collect_serving_logs()
-    assert list(landed.glob("*.parquet"))
-    promote("customer", second, reason="mid-way promotion")    # waits for the holder
-    promoted_at = time.time()
-    holder.wait(timeout=30)
-    time.sleep(max(0.0, promoted_at + 8 - time.time()))
-    settled.set()
-    for thread in threads:
-        thread.join(timeout=300)
+    try:
+        promoted_at = _load_promote_and_settle(server, second)
+    finally:
+        settled.set()                 # a failure above must not leave the clients looping
+        for thread in threads:
+            thread.join(timeout=300)
     flat = [a for per_thread in answers for a in per_thread]
     assert len(flat) >= THREADS * PER_THREAD
     assert {status for _, status, _, _ in flat} == {200}
@@ -145,15 +121,14 @@ def test_load_with_a_held_warehouse_and_a_mid_way_promotion_loses_nothing(server
     assert collect_serving_logs()["predictions"] == 0          # nothing twice
 
 
-def test_a_restarted_server_refuses_a_tampered_champion_and_keeps_the_old(server) -> None:
+def test_a_restarted_server_refuses_a_tampered_champion_and_keeps_the_old(
+        server, tmp_path: Path) -> None:
     env, home = server["env"], server["home"]
-    port = free_port()
-    proc = subprocess.Popen([OVERNIGHT, "serve", "--port", str(port), "--workers", "2",
-                             "--dataset", "customer"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/ready", proc)
+    if server["proc"].poll() is None:            # run alone: the module's server would
+        server["proc"].terminate()               # report the tampered artifact too
+        server["proc"].wait(timeout=60)
+    with overnight_serve(["--workers", "2", "--dataset", "customer"], env, tmp_path
+                         ) as (proc, url):
         serving = _call(f"{url}/ready")[1]["serving"]["customer"]
         tampered = register_champion("customer", seed=9, promote_it=False)
         artifact = Path(tampered.artifact_path)
@@ -167,7 +142,6 @@ def test_a_restarted_server_refuses_a_tampered_champion_and_keeps_the_old(server
         assert len(alerts) == 2                    # one per worker
         assert all(tampered.model_version in json.loads(a.read_text())["message"]
                    for a in alerts)
-    finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     collect_serving_logs()
@@ -175,3 +149,24 @@ def test_a_restarted_server_refuses_a_tampered_champion_and_keeps_the_old(server
         stored = con.execute("SELECT count(*) FROM alerts WHERE kind = 'artifact_refused'"
                              ).fetchone()[0]
     assert stored == 1                             # the two workers' reports are one alert
+
+
+def _load_promote_and_settle(server: dict[str, Any], second: str) -> float:
+    """While clients send load: logs roll to Parquet by size, a collect meets the held
+    warehouse and keeps the files, a promotion lands; returns when it happened."""
+    landed = server["home"] / "landing" / "_predictions"
+    deadline = time.time() + 30            # generous: the machine may be busy
+    while time.time() < deadline and not list(landed.glob("*.parquet")):
+        time.sleep(0.1)
+    assert list(landed.glob("*.parquet")), "no log file was flushed by size"
+    holder = _hold_warehouse(10)
+    # while the warehouse is held the ingest waits, then gives up, and the files stay
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(WarehouseLockedError):
+        patch.setenv("OVERNIGHT_LOCK_TIMEOUT_SECONDS", "1")
+        collect_serving_logs()
+    assert list(landed.glob("*.parquet"))
+    promote("customer", second, reason="mid-way promotion")    # waits for the holder
+    promoted_at = time.time()
+    holder.wait(timeout=30)
+    time.sleep(max(0.0, promoted_at + 8 - time.time()))
+    return promoted_at

@@ -20,9 +20,9 @@ DAY = date(2026, 8, 1)
 
 
 def test_plan_by_kind_size_and_imbalance() -> None:
-    plan = plan_algorithms(medical.SPEC, 2000)
+    plan = plan_algorithms(medical.SPEC, 2000)       # its spec has a cost matrix
     assert "svm" in plan["algorithms"] and plan["imbalance"]["logistic_regression"] == (
-        "class_weight")
+        "cost_weight")
     assert plan["imbalance"]["knn"] == "random_oversample" and plan["imbalance"]["dummy"] == (
         "none")
     big = plan_algorithms(customer.SPEC, 50_000)

@@ -5,6 +5,11 @@ it, no other process can open it at all, not even read-only. So every unit of wo
 connection, does its work and closes it; when the file is locked, the helper retries with
 exponential back-off (tenacity) until `timeout` and then raises `WarehouseLockedError`, which
 names the file and the process holding it.
+
+`connect_sandbox` is the connection for SQL that a user wrote (`overnight query`, named
+reports): read-only, with DuckDB's external access off and its configuration locked before
+any of the user's text runs, so it cannot read or write files, attach databases, load
+extensions or undo those settings.
 """
 
 from __future__ import annotations
@@ -105,6 +110,33 @@ def connect(
         yield con
     finally:
         con.close()
+
+
+# Order matters: `lock_configuration` must come last, since it freezes every setting,
+# including the ones before it (and refuses any later SET, RESET or PRAGMA that changes one).
+SANDBOX_SETTINGS = (
+    "SET enable_external_access = false",   # no file or network access: COPY, read_*, ATTACH
+    "SET allow_community_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET autoinstall_known_extensions = false",
+    "SET lock_configuration = true",
+)
+
+
+def lock_down(con: duckdb.DuckDBPyConnection) -> None:
+    """Turn an open connection into a sandbox: only the already-open database is reachable."""
+    for statement in SANDBOX_SETTINGS:
+        con.execute(statement)
+
+
+@contextmanager
+def connect_sandbox(
+    path: Path | str | None = None, *, timeout: float | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection locked down before it is handed out (for users' SQL)."""
+    with connect(path, read_only=True, timeout=timeout) as con:
+        lock_down(con)
+        yield con
 
 
 @contextmanager

@@ -285,16 +285,31 @@ FROM batches b WHERE b.status = 'quarantined'
 ORDER BY b.created_at DESC;
 """
 
+MODEL_SIGNATURES = """
+-- one row per signed model version: the HMAC-SHA256 signature (models/signing.py) over the
+-- statement that binds the artifact's sha256 to its dataset, version, path and card; a table
+-- of its own so that signing an existing home (`overnight registry sign`) never rewrites
+-- model_versions
+CREATE TABLE model_signatures (
+    model_version VARCHAR PRIMARY KEY,
+    signature     VARCHAR NOT NULL,
+    statement     JSON NOT NULL,
+    key_id        VARCHAR NOT NULL,
+    signed_at     TIMESTAMP NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", CORE_TABLES),
     Migration(2, "report views", REPORT_VIEWS),
+    Migration(3, "model signatures", MODEL_SIGNATURES),
 )
 
 TABLES = (
     "datasets", "batches", "quality_checks", "training_runs", "candidate_results",
     "model_versions", "model_aliases", "alias_history", "predictions", "feedback",
     "drift_reports", "drift_columns", "retraining_decisions", "validations", "alerts",
-    "nightly_runs",
+    "nightly_runs", "model_signatures",
 )
 VIEWS = (
     "v_leaderboard", "v_champion_history", "v_drift_trend", "v_daily_accuracy", "v_lineage",

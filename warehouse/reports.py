@@ -3,10 +3,19 @@
 Parameters are always bound by DuckDB (`$name` placeholders), never pasted into the SQL text,
 so a report parameter cannot change what the query does. An optional parameter left out is
 bound as NULL and the report's `($p IS NULL OR ...)` guard ignores it.
+
+`run_query` is `overnight query`: one statement of a user's SQL, accepted only when it is a
+read (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, or EXPLAIN of one of those), and meant for the
+locked-down connection of `warehouse.connection.connect_sandbox`. The type check refuses the
+rest with one line before anything runs; the sandbox's settings are the second wall (a file
+read inside a SELECT, e.g. `read_csv` or `FROM 'file.csv'`, is refused by DuckDB itself).
+No named report reads the landing Parquet files (every view is over warehouse tables), so
+every report runs in the sandbox too.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +114,64 @@ class UnknownReportError(WarehouseError):
     pass
 
 
+class QueryRefusedError(WarehouseError):
+    """A query the read-only sandbox does not run (the message says what is allowed)."""
+
+
+ALLOWED = ("SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN of the warehouse's tables, "
+           "without access to any file")
+# SHOW, DESCRIBE, SUMMARIZE and WITH parse as SELECT statements.
+_READ_TYPES = frozenset({duckdb.StatementType.SELECT})
+_EXPLAIN = re.compile(r"^\s*EXPLAIN\s*(\([^()]*\)\s*)?(ANALY[SZ]E\s+)?", re.IGNORECASE)
+
+
+def _refused(why: str) -> QueryRefusedError:
+    return QueryRefusedError(f"refused ({why}): overnight query is read-only and runs one "
+                             f"statement: {ALLOWED}")
+
+
+def _one_line(error: duckdb.Error) -> str:
+    """DuckDB's message on one line (parser and catalog errors add lines: a caret, hints)."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    return " ".join(line for line in lines if line and set(line) != {"^"}) or repr(error)
+
+
+def _statements(con: duckdb.DuckDBPyConnection, sql: str) -> list[duckdb.Statement]:
+    try:
+        return list(con.extract_statements(sql))
+    except duckdb.Error as error:   # a parser error, said on one line
+        raise QueryRefusedError(_one_line(error)) from None
+
+
+def read_statement(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.Statement:
+    """The single read statement of `sql`, or a one-line refusal saying what is allowed."""
+    statements = _statements(con, sql)
+    if len(statements) != 1:
+        raise _refused(f"{len(statements)} statements")
+    statement = statements[0]
+    kind = statement.type
+    if kind == duckdb.StatementType.EXPLAIN:
+        # EXPLAIN ANALYZE runs its statement: accept it only around a read.
+        inner = _statements(con, _EXPLAIN.sub("", statement.query, count=1))
+        if len(inner) != 1 or inner[0].type not in _READ_TYPES:
+            raise _refused("EXPLAIN only of a SELECT")
+        return statement
+    if kind not in _READ_TYPES:
+        raise _refused(f"{kind.name} statement")
+    return statement
+
+
+def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    """Run one user-written read statement (on a `connect_sandbox` connection)."""
+    statement = read_statement(con, sql)
+    try:
+        return con.execute(statement).df()
+    except duckdb.PermissionException:
+        raise _refused("it reads or writes a file") from None
+    except duckdb.Error as error:
+        raise WarehouseError(_one_line(error)) from None
+
+
 def run_report(
     con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None
 ) -> pd.DataFrame:
@@ -121,6 +188,7 @@ def run_report(
         raise UnknownReportError(
             f"report {name!r} has no parameter {', '.join(unknown)}; it accepts: {accepted}"
         )
+    read_statement(con, report.sql)   # ours, but held to the same rule as a user's query
     bound = {p: given.get(p) for p in report.params}
     return con.execute(report.sql, bound).df() if bound else con.execute(report.sql).df()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(
         default=None, description="Token that admin calls of the serving API must present "
         "(Authorization: Bearer ...); without one, admin calls are refused.")
+    signing_key: SecretStr | None = Field(
+        default=None, description="Key that signs and verifies model artifacts (hex, base64 or "
+        "any string of >= 32 bytes); without it, the key file below is used.")
+    signing_key_file: Path | None = Field(
+        default=None, description="Signing key file (default: $XDG_CONFIG_HOME/overnight/"
+        "signing.key or ~/.config/overnight/signing.key, created 0600 on first use); never "
+        "inside the data home.")
 
     @property
     def warehouse_path(self) -> Path:

@@ -1,6 +1,6 @@
 """Batch scoring, the offline twin of the API: a CSV or Parquet file in, predictions out.
 
-Same champion (loaded through the serving manifest with its sha256 checked), same record
+Same champion (loaded through the serving manifest with its signature verified), same record
 validation, same scoring function and the same prediction log (role `batch`) as the API.
 Rows that fail validation are written to a rejects file with the reason and the rest are
 scored; columns that are not features (an id, the target) are carried through to the output.
@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from models.serving import manifest
+from models.serving.csv_escape import CSV_QUOTING, escape_frame
 from models.serving.logs import PredictionLog
 from models.serving.schemas import field_errors, record_model
 from models.serving.scoring import log_rows, new_prediction_id, score_frame
@@ -62,6 +63,14 @@ def current_champion(dataset: str) -> LoadedModel:
     try:
         return load_verified(dataset, "champion", entry)
     except RefusedArtifact as error:
+        # the same alert (and dedupe key) as a serving worker's refusal of this entry
+        from models.serving.logs import land_alert
+
+        land_alert("artifact_refused", f"overnight predict refused: {error}",
+                   severity="critical", dataset=dataset,
+                   details={"alias": "champion", "model_version": entry.get("model_version"),
+                            "kept": None},
+                   dedupe_key=f"artifact_refused:{dataset}:{entry.get('model_version')}")
         raise BatchScoringError(str(error)) from error
 
 
@@ -129,10 +138,15 @@ def validate_rows(frame: pd.DataFrame, record: type[BaseModel], spec: DatasetSpe
 
 
 class _Writer:
-    """Appends frames to a CSV or Parquet file under a temporary name; `commit` renames it."""
+    """Appends frames to a CSV or Parquet file under a temporary name; `commit` renames it.
 
-    def __init__(self, path: Path) -> None:
+    CSV cells that a spreadsheet would run as a formula are escaped unless `raw`
+    (models/serving/csv_escape.py); Parquet is written as it is.
+    """
+
+    def __init__(self, path: Path, *, raw: bool = False) -> None:
         self.path = path
+        self.raw = raw
         self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
         self.rows = 0
         self._parquet: pq.ParquetWriter | None = None
@@ -140,7 +154,11 @@ class _Writer:
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.path.suffix.lower() == ".csv":
-            frame.to_csv(self.tmp, mode="a", header=self.rows == 0, index=False)
+            if self.raw:
+                frame.to_csv(self.tmp, mode="a", header=self.rows == 0, index=False)
+            else:
+                escape_frame(frame).to_csv(self.tmp, mode="a", header=self.rows == 0,
+                                           index=False, quoting=CSV_QUOTING)
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:
@@ -166,13 +184,47 @@ class _Writer:
         self.tmp.unlink(missing_ok=True)
 
 
+def _append(frame: pd.DataFrame, **added: Any) -> pd.DataFrame:
+    """`frame` with our columns added; where the file already has a column of that name (a
+    feature called `confidence` or `row_number`...), ours is `overnight_<name>` instead, so
+    the user's column is never overwritten."""
+    out = frame.copy()
+    for name, values in added.items():
+        column = name
+        while column in out.columns:
+            column = f"overnight_{column}"
+        out[column] = values
+    return out
+
+
 def rejects_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.rejects{out.suffix}")
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """The same file under another spelling: relative, `..`, a symlink, a hard link."""
+    try:
+        if a.exists() and b.exists() and os.path.samefile(a, b):
+            return True
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _check_not_input(source: Path, out: Path) -> None:
+    """Refuse an output that would overwrite the input (checked before anything is read)."""
+    for target, role in ((out, "--out"), (rejects_path(out), "the rejects file of --out")):
+        if _same_file(source, target):
+            raise BatchScoringError(f"{role} {target} is the input file {source}; writing it "
+                                    "would overwrite the input: choose another --out")
+
+
 def score_file(dataset: str, source: Path, out: Path, *, chunk_rows: int = 50_000,
-               progress: bool = True, log_predictions: bool = True) -> BatchResult:
-    """Score every valid row of `source` with the dataset's champion into `out`."""
+               progress: bool = True, log_predictions: bool = True,
+               raw: bool = False) -> BatchResult:
+    """Score every valid row of `source` with the dataset's champion into `out` (CSV cells
+    that start a spreadsheet formula are escaped unless `raw`)."""
+    _check_not_input(source, out)
     _check_path(source, "input")
     _check_path(out, "output")
     if not source.exists():
@@ -182,7 +234,7 @@ def score_file(dataset: str, source: Path, out: Path, *, chunk_rows: int = 50_00
     record = record_model(spec)
     run_id = f"batch-{uuid.uuid4().hex[:12]}"
     log = PredictionLog(flush_rows=chunk_rows) if log_predictions else None
-    scored_out, rejects_out = _Writer(out), _Writer(rejects_path(out))
+    scored_out, rejects_out = _Writer(out, raw=raw), _Writer(rejects_path(out), raw=raw)
     started = time.perf_counter()
     first_row = 0
     try:
@@ -199,19 +251,22 @@ def score_file(dataset: str, source: Path, out: Path, *, chunk_rows: int = 50_00
                 features, positions, rejects = validate_rows(chunk, record, spec, first_row)
                 if rejects:
                     bad = chunk.drop(index=positions)
-                    rejects_out.write(bad.assign(
-                        row_number=[r["row_number"] for r in rejects],
+                    rejects_out.write(_append(
+                        bad, row_number=[r["row_number"] for r in rejects],
                         reason=[r["reason"] for r in rejects]))
                 if positions:
                     scored = score_frame(champion.model, features, spec)
                     ids = [new_prediction_id() for _ in positions]
-                    result = chunk.iloc[positions].reset_index(drop=True).assign(
-                        prediction_id=ids, predicted_class=scored.class_names(),
+                    result = _append(
+                        chunk.iloc[positions].reset_index(drop=True), prediction_id=ids,
+                        predicted_class=scored.class_names(),
                         predicted_index=scored.indices, confidence=scored.confidence,
-                        needs_review=scored.confidence < spec.confidence_threshold,
+                        needs_review=scored.needs_review,
+                        review_reason=pd.array(scored.review_reasons, dtype="string"),
                         model_version=champion.model_version)
-                    for j, name in enumerate(spec.classes):
-                        result[f"proba_{name}"] = scored.probabilities[:, j]
+                    result = _append(result, **{
+                        f"proba_{name}": scored.probabilities[:, j]
+                        for j, name in enumerate(spec.classes)})
                     scored_out.write(result)
                     if log is not None:
                         log.append(log_rows(scored, features, spec, ids=ids,

@@ -3,7 +3,9 @@
 The serving processes never open the warehouse (a DuckDB file admits one writing process and
 blocks even readers while it writes). Every alias switch therefore also publishes a manifest,
 `serving/aliases.json`: for each dataset and alias, the version, its artifact path, the sha256
-recorded by the registry and the model card. Workers poll the file and reload on change.
+recorded by the registry, the model card and the registry's signature over all of these
+(`models.signing`). Workers poll the file and reload on change; they trust nothing in it but
+what the signature vouches for, since anyone who can write this file can write its hashes.
 `serving/traffic.json` holds the shadow / canary settings that admin calls change, so every
 worker process follows one setting. Both files are replaced atomically (write, then rename).
 """
@@ -50,15 +52,16 @@ def traffic_path() -> Path:
 def alias_snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """Every dataset's aliases with what serving needs to load and verify each version."""
     rows = con.execute(
-        "SELECT a.dataset, a.alias, m.model_version, m.artifact_path, m.sha256, m.card"
-        " FROM model_aliases a JOIN model_versions m USING (model_version)"
+        "SELECT a.dataset, a.alias, m.model_version, m.artifact_path, m.sha256, m.card,"
+        " s.signature FROM model_aliases a JOIN model_versions m USING (model_version)"
+        " LEFT JOIN model_signatures s USING (model_version)"
         " ORDER BY a.dataset, a.alias").fetchall()
     change = con.execute("SELECT coalesce(max(change_id), 0) FROM alias_history").fetchone()
     datasets: dict[str, dict[str, Any]] = {}
-    for dataset, alias, version, path, sha, card in rows:
+    for dataset, alias, version, path, sha, card, signature in rows:
         datasets.setdefault(dataset, {})[alias] = {
             "model_version": version, "artifact_path": path, "sha256": sha,
-            "card": json.loads(card)}
+            "card": json.loads(card), "signature": signature}
     return {"change_id": int(change[0]) if change else 0,
             "published_at": datetime.now(UTC).isoformat(), "datasets": datasets}
 
@@ -78,6 +81,12 @@ def publish_from_warehouse() -> dict[str, Any]:
         snapshot = alias_snapshot(con)
     write_json_atomically(aliases_path(), snapshot)
     return snapshot
+
+
+def unsigned_entries(snapshot: dict[str, Any]) -> list[str]:
+    """The versions a snapshot names without a signature (a home registered before signing)."""
+    return sorted({entry["model_version"] for entries in snapshot["datasets"].values()
+                   for entry in entries.values() if not entry.get("signature")})
 
 
 def read_aliases(path: Path | None = None) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ from pydantic import (
     create_model,
 )
 
+from models.identifiers import feature_column
 from models.spec import DatasetSpec, FeatureSpec
 
 MAX_TEXT_CHARS = 50_000
@@ -35,26 +36,38 @@ def _camel(name: str) -> str:
 
 
 def _field(feature: FeatureSpec) -> tuple[Any, Any]:
-    """The pydantic type and field of one feature (required; `null` allowed but not text)."""
+    """The pydantic type and field of one feature (required; `null` allowed but not text).
+
+    The field is known by the user's exact column name (its alias), for validation, errors,
+    dumps and the JSON schema alike.
+    """
     description = feature.description or f"{feature.type} feature"
+    alias = feature.name
     if feature.type == "numeric":
         number = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=feature.min,
                                         le=feature.max)]
-        return number | None, Field(..., description=description)
+        return number | None, Field(..., alias=alias, description=description)
     if feature.type == "categorical":
         if feature.categories:
-            return Literal[feature.categories] | None, Field(..., description=description)
-        return StrictStr | None, Field(..., max_length=200, description=description)
-    return StrictStr, Field(..., min_length=1, max_length=MAX_TEXT_CHARS,
+            return (Literal[feature.categories] | None,
+                    Field(..., alias=alias, description=description))
+        return StrictStr | None, Field(..., max_length=200, alias=alias, description=description)
+    return StrictStr, Field(..., min_length=1, max_length=MAX_TEXT_CHARS, alias=alias,
                             description=description)
 
 
 def record_model(spec: DatasetSpec) -> type[BaseModel]:
-    """One raw input row of a dataset: its spec's features, nothing else."""
-    fields: dict[str, Any] = {f.name: _field(f) for f in spec.features}
+    """One raw input row of a dataset: its spec's features, nothing else.
+
+    Python field names are internal (`f0, f1, ...`) and each field's alias is the user's
+    column name, so any column name works (case twins, dots, quotes, `model_config`...):
+    requests are validated by those names only, and dumps and the OpenAPI schema use them.
+    """
+    fields: dict[str, Any] = {feature_column(i): _field(f) for i, f in enumerate(spec.features)}
     return create_model(
         f"{_camel(spec.name)}Record",
-        __config__=ConfigDict(extra="forbid"),
+        __config__=ConfigDict(extra="forbid", validate_by_alias=True, validate_by_name=False,
+                              serialize_by_alias=True),
         __doc__=f"One {spec.name} record: {', '.join(spec.feature_names)}.",
         **fields,
     )
@@ -101,7 +114,11 @@ class ClassPrediction(BaseModel):
     class_index: int = Field(description="Index of the class in the model's class list.")
     probabilities: dict[str, float]
     confidence: float = Field(description="Probability of the predicted class.")
-    needs_review: bool = Field(description="Confidence below the dataset's threshold.")
+    needs_review: bool = Field(description="A person should check this prediction: more "
+                               "than half the features missing, or confidence below the "
+                               "dataset's threshold.")
+    review_reason: str | None = Field(default=None, description="Why it needs review "
+                                      "(e.g. `all features missing`); null when it does not.")
     model_version: str
     alias: str = Field(description="champion, or challenger when the canary answered.")
     explanation: dict[str, Any] | None = None

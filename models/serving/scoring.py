@@ -2,13 +2,15 @@
 
 A prediction's class follows the model's own decision rule (least expected cost for a
 cost-sensitive model, otherwise the most probable class), its probabilities are given in the
-order of the dataset's classes, and `needs_review` flags confidence below the spec's threshold.
+order of the dataset's classes, and `needs_review` flags a prediction a person should check,
+with the reason: more than half of the record's features missing (null, or blank text; an
+imputed guess is not evidence, whatever the model's confidence), or confidence below the
+spec's threshold.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +20,7 @@ import pandas as pd
 
 from models.features import feature_frame
 from models.imbalance import CostSensitiveClassifier
+from models.serving import prediction_ids
 from models.spec import DatasetSpec
 
 
@@ -29,6 +32,8 @@ class Scored:
     indices: np.ndarray          # index into the spec's classes
     probabilities: np.ndarray    # rows x spec classes
     seconds: float
+    needs_review: np.ndarray     # bool per row
+    review_reasons: list[str | None]
 
     @property
     def confidence(self) -> np.ndarray:
@@ -54,11 +59,50 @@ def score_frame(model: Any, frame: pd.DataFrame, spec: DatasetSpec) -> Scored:
         if name in position:
             probabilities[:, position[name]] = raw[:, j]
     indices = np.array([position[model_classes[i]] for i in chosen], dtype=int)
-    return Scored(list(spec.classes), indices, probabilities, time.perf_counter() - start)
+    confidence = probabilities[np.arange(len(frame)), indices]
+    review, reasons = review_flags(frame, spec, confidence)
+    return Scored(list(spec.classes), indices, probabilities, time.perf_counter() - start,
+                  review, reasons)
+
+
+def missing_counts(frame: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
+    """Per row, how many features are missing: null / NaN, or text that is blank."""
+    missing = frame[spec.feature_names].isna().to_numpy().copy()
+    for j, feature in enumerate(spec.features):
+        if feature.type == "text":
+            column = frame[feature.name].astype("string").str.strip()
+            missing[:, j] |= (column == "").fillna(True).to_numpy(dtype=bool)
+    return missing.sum(axis=1)
+
+
+def review_flags(frame: pd.DataFrame, spec: DatasetSpec, confidence: np.ndarray
+                 ) -> tuple[np.ndarray, list[str | None]]:
+    """`needs_review` and its reason per row (None when no review is needed).
+
+    Mostly missing (more than half the features) comes first: the model then answers from
+    imputed values, so its confidence says little about the record.
+    """
+    total = len(spec.feature_names)
+    missing = missing_counts(frame, spec)
+    low = confidence < spec.confidence_threshold
+    reasons: list[str | None] = []
+    for count, is_low, value in zip(missing.tolist(), low.tolist(), confidence.tolist(),
+                                    strict=True):
+        if count == total:
+            reasons.append("all features missing")
+        elif count * 2 > total:
+            reasons.append(f"{count} of {total} features missing")
+        elif is_low:
+            reasons.append(f"confidence {value:.3f} below the threshold "
+                           f"{spec.confidence_threshold}")
+        else:
+            reasons.append(None)
+    return np.array([r is not None for r in reasons], dtype=bool), reasons
 
 
 def new_prediction_id() -> str:
-    return uuid.uuid4().hex
+    """A signed prediction id (see `prediction_ids`): feedback can prove we answered it."""
+    return prediction_ids.mint()
 
 
 def log_rows(scored: Scored, frame: pd.DataFrame, spec: DatasetSpec, *, ids: list[str],
@@ -82,7 +126,7 @@ def log_rows(scored: Scored, frame: pd.DataFrame, spec: DatasetSpec, *, ids: lis
             "request_id": request_id, "predicted_at": now,
             "predicted_class": scored.classes[scored.indices[i]],
             "predicted_index": int(scored.indices[i]), "confidence": float(confidence[i]),
-            "needs_review": bool(confidence[i] < spec.confidence_threshold),
+            "needs_review": bool(scored.needs_review[i]),
             "probabilities": dict(zip(scored.classes, proba.round(6).tolist(), strict=True)),
             "inputs": inputs[i], "latency_ms": latency_ms, "source_file": source_file,
         })

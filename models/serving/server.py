@@ -1,8 +1,9 @@
 """`overnight serve`: the API under gunicorn, with the hooks that keep logs and metrics whole.
 
 Workers are forked without preloading the app, so each worker builds its own model store and
-prediction-log buffer (and their threads) after the fork. On SIGTERM gunicorn stops each
-worker gracefully and calls `worker_exit` in it, which flushes that worker's buffer; the
+prediction log (and their threads) after the fork. On SIGTERM gunicorn stops each
+worker gracefully and calls `worker_exit` in it, which compacts that worker's prediction log
+(a worker killed outright leaves its log segments to the next worker or `overnight collect`); the
 master's `child_exit` drops the dead worker's live metrics.
 """
 
@@ -78,5 +79,8 @@ def prepare_metrics_dir() -> str:
 def serve(config: ServingConfig, *, host: str = "127.0.0.1", port: int = 8000,
           workers: int = 2, threads: int = 4) -> None:
     """Run the API under gunicorn until SIGTERM / SIGINT (blocks)."""
+    from models.serving.wal import log_settings
+
+    log_settings()          # a wrong OVERNIGHT_LOG_* is one line now, not a worker crash loop
     prepare_metrics_dir()
     ServingApplication(config, gunicorn_options(host, port, workers, threads)).run()

@@ -2,15 +2,20 @@
 
 A `ModelStore` keeps, for each configured dataset, the loaded champion (and the challenger
 when shadow or canary traffic needs it). A daemon thread polls the alias manifest and the
-traffic file; when either changes it loads the new versions in the background, checking each
-artifact's sha256 against the registry's before unpickling, and swaps the reference. A request
+traffic file; when either changes it loads the new versions in the background, verifying each
+artifact's signature (made by the registry with a key outside the data home, bound to the
+dataset, version, path under `artifacts/`, sha256 and card) on the bytes it then unpickles,
+and swaps the reference. A request
 reads the reference once, so it is answered wholly by the old model or wholly by the new one.
-An artifact that fails the check is refused: the old model keeps serving, the refusal is
-remembered (not retried every second) and an alert is landed for the warehouse.
+An entry that fails the check (unsigned, forged, changed, outside `artifacts/`) is refused:
+the old model keeps serving, the refusal is remembered (not retried every second) and an
+alert is landed for the warehouse.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import threading
 from collections.abc import Callable
@@ -22,8 +27,8 @@ import joblib
 import pandas as pd
 from pydantic import BaseModel
 
+from models import signing
 from models.datasets import BUILTIN, builtin
-from models.registry import file_sha256
 from models.serving import manifest
 from models.serving.schemas import record_model
 from models.spec import DatasetSpec
@@ -32,7 +37,8 @@ log = logging.getLogger(__name__)
 
 
 class RefusedArtifact(Exception):
-    """A model artifact that is missing, changed since registration, or does not unpickle."""
+    """A model artifact that is missing, unsigned, forged, changed since registration, outside
+    the data home's artifacts folder, or that does not unpickle."""
 
 
 @dataclass
@@ -63,22 +69,36 @@ class LoadedModel:
 
 
 def load_verified(dataset: str, alias: str, entry: dict[str, Any]) -> LoadedModel:
-    """Load a manifest entry's artifact after checking its sha256; refuse anything else."""
-    path = Path(entry["artifact_path"])
-    version = entry["model_version"]
-    if not path.exists():
-        raise RefusedArtifact(f"artifact of {version} is missing: {path}")
-    actual = file_sha256(path)
-    if actual != entry["sha256"]:
-        raise RefusedArtifact(f"artifact of {version} at {path} has sha256 {actual[:12]}..., "
-                              f"registered {entry['sha256'][:12]}...; refusing a changed file")
+    """Load a manifest entry's artifact once its signature verifies; refuse anything else.
+
+    Nothing in the entry is trusted on its own (whoever writes the manifest writes its
+    hashes): the signature must vouch for this dataset, version, path, card and the sha256 of
+    the bytes read, and only those bytes are unpickled.
+    """
     try:
-        model = joblib.load(path)
+        path = Path(entry["artifact_path"])
+        version = str(entry["model_version"])
+        card = entry["card"]
+        data = signing.verified_bytes(
+            dataset=dataset, model_version=version, path=path, card=card,
+            signature=entry.get("signature"), expected_sha256=entry.get("sha256"))
+    except signing.SigningError as error:
+        raise RefusedArtifact(f"{alias} of {dataset}: {error}") from error
+    except (KeyError, TypeError) as error:
+        raise RefusedArtifact(f"{alias} of {dataset}: malformed manifest entry ({error!r})"
+                              ) from error
+    try:
+        model = joblib.load(io.BytesIO(data))
     except Exception as error:
         raise RefusedArtifact(f"artifact of {version} could not be loaded: {error}") from error
-    card = entry["card"]
-    return LoadedModel(dataset, alias, version, entry["sha256"], model,
+    return LoadedModel(dataset, alias, version, hashlib.sha256(data).hexdigest(), model,
                        DatasetSpec.model_validate(card["input_schema"]), card, path)
+
+
+def _entry_fingerprint(entry: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes an entry a different candidate (a refusal is not retried until it changes)."""
+    return (entry.get("model_version"), entry.get("artifact_path"), entry.get("sha256"),
+            entry.get("signature"))
 
 
 AlertSink = Callable[[str, str, dict[str, Any]], None]   # (dataset, message, details)
@@ -92,7 +112,8 @@ class ModelStore:
         self.poll_seconds = poll_seconds
         self.on_refused = on_refused
         self._models: dict[tuple[str, str], LoadedModel] = {}
-        self._refused: dict[tuple[str, str], str] = {}   # (dataset, alias) -> refused sha
+        # (dataset, alias) -> what was refused (version, path, sha256, signature)
+        self._refused: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._problems: dict[str, str] = {}
         self._lock = threading.Lock()
         self._seen: tuple[Any, ...] | None = None
@@ -100,7 +121,8 @@ class ModelStore:
         self._thread: threading.Thread | None = None
         self.traffic = manifest.read_traffic()
         snapshot = manifest.read_aliases() or {"datasets": {}}
-        self.datasets = sorted(datasets or snapshot["datasets"])
+        self.follow_new = not datasets   # no list given: also serve datasets that get
+        self.datasets = sorted(datasets or snapshot["datasets"])   # a champion later
         self.specs: dict[str, DatasetSpec] = {}
         for name in self.datasets:
             champion = snapshot["datasets"].get(name, {}).get("champion")
@@ -150,6 +172,8 @@ class ModelStore:
             if force:
                 self._refused.clear()
             switched = []
+            if self.follow_new:
+                self._adopt_new(snapshot)
             for dataset in self.datasets:
                 entries = snapshot["datasets"].get(dataset, {})
                 traffic = self.traffic.for_dataset(dataset)
@@ -172,14 +196,14 @@ class ModelStore:
         current = self._models.get((dataset, alias))
         key = (dataset, alias)
         if current is not None and current.model_version == entry["model_version"] \
-                and current.sha256 == entry["sha256"]:
+                and current.sha256 == entry.get("sha256"):
             return False
-        if self._refused.get(key) == entry["sha256"]:
+        if self._refused.get(key) == _entry_fingerprint(entry):
             return False
         try:
             loaded = load_verified(dataset, alias, entry)
         except RefusedArtifact as error:
-            self._refused[key] = entry["sha256"]
+            self._refused[key] = _entry_fingerprint(entry)
             if alias == "champion" and current is None:
                 self._problems[dataset] = str(error)
             keeping = f"; still serving {current.model_version}" if current else ""
@@ -193,7 +217,23 @@ class ModelStore:
         self._problems.pop(dataset, None)
         if dataset not in self.specs:
             self.specs[dataset] = loaded.spec
+        if dataset not in self.records:
+            self.records[dataset] = record_model(self.specs[dataset])
         return True
+
+    def _adopt_new(self, snapshot: dict[str, Any]) -> None:
+        """Datasets whose first champion appeared after start: served from this reload on
+        (their spec and record schema come from the champion once it is verified)."""
+        new = [d for d, e in snapshot["datasets"].items()
+               if d not in self.datasets and e.get("champion") is not None]
+        if new:
+            self.datasets = sorted([*self.datasets, *new])   # one swap: readers see either
+
+    def record_of(self, dataset: str) -> type[BaseModel]:
+        """The record schema of a dataset (made from its spec when first asked)."""
+        if dataset not in self.records:
+            self.records[dataset] = record_model(self.specs[dataset])
+        return self.records[dataset]
 
     def poll_once(self) -> list[str]:
         """Refresh when the manifest or traffic file changed since the last look."""

@@ -3,6 +3,12 @@
 Why a function for the command: the CLI (`overnight board`), the tests and anyone deploying the
 board behind a proxy start it the same way, with usage statistics off (the machines it runs
 on often have no network) and the interpreter of this environment.
+
+Why `board_environment`: on a machine where Streamlit never ran, a non-headless `streamlit run`
+first asks for an e-mail address on standard input and serves nothing until it gets one, so
+under a service manager the board would hang, and a new user would be greeted by a marketing
+question. `server.showEmailPrompt` off (by its environment variable, which Streamlit reads like
+the flag) removes the prompt whether or not a browser is opened.
 """
 
 from __future__ import annotations
@@ -35,6 +41,15 @@ def board_command(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
             "--browser.gatherUsageStats", "false"]
 
 
+NO_PROMPT = {"STREAMLIT_SERVER_SHOW_EMAIL_PROMPT": "false"}
+
+
+def board_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The board's environment: `env` (default: this process's) without Streamlit's
+    first-run e-mail prompt, whatever the user's own settings say."""
+    return {**(dict(os.environ) if env is None else env), **NO_PROMPT}
+
+
 def board_url(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
     return f"http://{host}:{port}"
 
@@ -48,7 +63,7 @@ def run_board(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, headless: bool
     so stopping `overnight board` never leaves a server behind.
     """
     process = subprocess.Popen(board_command(host, port, headless),
-                               env=dict(os.environ) if env is None else env)
+                               env=board_environment(env))
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         process.send_signal(signum)

@@ -1,0 +1,141 @@
+"""What the API checks before a request reaches a view: body size, JSON shape, admin token.
+
+- The body is read by us, at most `limit + 1` bytes whatever the transfer encoding: a declared
+  Content-Length over the limit is refused before reading, a chunked body as soon as it passes
+  the limit (werkzeug's own limit truncates a chunked body silently, which became a 400).
+- JSON nesting is bounded (`OVERNIGHT_MAX_JSON_DEPTH`, default 32): the standard parser's own
+  recursion guard turns a pathological body into a RecursionError, which is caught, and
+  anything deeper than the bound is refused before validation walks it.
+- Admin calls are authenticated before anything else looks at the request, with the
+  `Authorization: Bearer <token>` scheme and a constant-time comparison.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+UNKNOWN_LABEL = "_unknown"
+
+
+class EdgeSettings(BaseSettings):
+    """Limits of the HTTP edge (environment variables prefixed `OVERNIGHT_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="OVERNIGHT_", extra="ignore")
+
+    explain_max_records: int = Field(
+        default=50, ge=1, le=100_000,
+        description="Most records one `?explain=true` request may ask to explain.")
+    max_json_depth: int = Field(default=32, ge=2, le=512,
+                                description="Deepest JSON nesting a body may have.")
+
+
+class BodyTooLarge(Exception):
+    """The body is over the configured limit (answered 413)."""
+
+
+class BadBody(Exception):
+    """The body cannot be a request: not JSON, or nested too deeply (answered 400)."""
+
+
+def read_body(environ: dict[str, Any], limit: int) -> bytes:
+    """The request body, never more than `limit` bytes read into memory (plus one to tell).
+
+    A declared Content-Length is honoured exactly (reading further could block on a kept-alive
+    connection); without one, the body is read only when the server terminates the stream
+    (chunked bodies under gunicorn), up to `limit + 1` bytes.
+    """
+    stream = environ.get("wsgi.input")
+    declared = environ.get("CONTENT_LENGTH") or ""
+    if stream is None:
+        return b""
+    if declared.strip():
+        try:
+            length = int(declared)
+        except ValueError as exc:
+            raise BadBody(f"Content-Length {declared[:40]!r} is not a number") from exc
+        if length > limit:
+            raise BodyTooLarge
+        return _read(stream, max(length, 0))
+    if not environ.get("wsgi.input_terminated"):
+        return b""
+    data = _read(stream, limit + 1)
+    if len(data) > limit:
+        raise BodyTooLarge
+    return data
+
+
+def _read(stream: Any, size: int) -> bytes:
+    parts, left = [], size
+    while left > 0:
+        part = stream.read(left)
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+def parse_json(data: bytes, max_depth: int) -> Any:
+    """The parsed body; BadBody when it is not JSON or nested deeper than `max_depth`."""
+    try:
+        parsed = json.loads(data)
+    except RecursionError as exc:
+        raise BadBody(f"JSON nested deeper than {max_depth} levels") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadBody(str(exc)[:200]) from exc
+    if _opening_brackets(data) > max_depth and depth_exceeds(parsed, max_depth):
+        raise BadBody(f"JSON nested deeper than {max_depth} levels")
+    return parsed
+
+
+def _opening_brackets(data: bytes) -> int:
+    """An upper bound of the nesting depth (counted in C): most bodies need no walk at all."""
+    return data.count(b"[") + data.count(b"{")
+
+
+def depth_exceeds(value: Any, max_depth: int) -> bool:
+    """Whether containers nest deeper than `max_depth` (iterative: no recursion to exhaust)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > max_depth:
+            return True
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, dict | list))
+    return False
+
+
+def bearer_token(header: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; None for any other form."""
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        return None
+    return token
+
+
+def token_matches(header: str, expected: str) -> bool:
+    """A constant-time check of the header's bearer token against the configured one."""
+    supplied = bearer_token(header)
+    if supplied is None:
+        return False
+    return hmac.compare_digest(supplied.encode(), expected.encode())
+
+
+def metric_dataset(dataset: str, served: list[str]) -> str:
+    """A metric label value: a served dataset's name, or one shared value for anything else
+    (a URL path must never mint label values: each is a series kept forever)."""
+    if not dataset:
+        return ""
+    return dataset if dataset in served else UNKNOWN_LABEL
