@@ -187,7 +187,9 @@ def check_targets(spec: DatasetSpec, metrics: dict[str, Any], config: GateConfig
         return Check("targets", True, f"no targets declared for {spec.name}"
                      + (f" in {config.targets_source}" if config.targets_source else "")
                      + "; held to the baseline and the champion only")
-    met, problems, evidence = [], [], {}
+    met: list[str] = []
+    problems: list[str] = []
+    evidence: dict[str, Any] = {}
     for target in config.targets:
         names = ([None] if target.class_name is None else list(spec.classes)
                  if target.class_name == EVERY_CLASS else [target.class_name])
@@ -215,8 +217,8 @@ def check_baseline(y: pd.Series, predicted: np.ndarray, config: GateConfig) -> C
     """The challenger must beat the majority-class prediction significantly (McNemar)."""
     majority = str(y.value_counts().idxmax())
     dummy = np.full(len(y), majority, dtype=object)
-    test = mcnemar_test(y.to_numpy(dtype=object), np.asarray(predicted, dtype=object), dummy,
-                        alpha=config.alpha)
+    test = mcnemar_test(list(y.to_numpy(dtype=object)), list(np.asarray(predicted, dtype=object)),
+                        list(dummy), alpha=config.alpha)
     dummy_accuracy = float(np.mean(y.to_numpy() == majority))
     accuracy = float(np.mean(np.asarray(predicted, dtype=object) == y.to_numpy(dtype=object)))
     ok = test["better"] == "a"

@@ -12,7 +12,7 @@ import sys
 import time
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import duckdb
 import pandas as pd
@@ -290,7 +290,7 @@ def train(
 
     for value, option in ((start_date, "--start-date"), (end_date, "--end-date")):
         parse_date(value or None, option)
-    params = {"trials": trials, "optimize": optimize, "algorithms": algorithms,
+    params: dict[str, Any] = {"trials": trials, "optimize": optimize, "algorithms": algorithms,
               "imbalance": imbalance, "start_date": start_date, "end_date": end_date,
               "cv_folds": cv_folds, "time_budget": time_budget,
               "seed": get_settings().seed if seed is None else seed}
