@@ -519,10 +519,10 @@ def serve(
     max_batch: Annotated[int, typer.Option(min=1, help="Most records per request.")] = 1000,
     max_body_mb: Annotated[float, typer.Option(min=0.01, help="Largest request body, MB.")]
     = 10.0,
-    flush_seconds: Annotated[float, typer.Option(min=0.01, help="Write buffered prediction "
-                                                 "logs at least this often.")] = 2.0,
-    flush_rows: Annotated[int, typer.Option(min=1, help="Write prediction logs when this "
-                                            "many are buffered.")] = 500,
+    flush_seconds: Annotated[float, typer.Option(min=0.01, help="Roll a worker's prediction "
+                                                 "log into Parquet at least this often.")] = 2.0,
+    flush_rows: Annotated[int, typer.Option(min=1, help="Roll a worker's prediction log into "
+                                            "Parquet after this many rows.")] = 500,
     dev: Annotated[bool, typer.Option(help="Flask's development server (one process).")]
     = False,
 ) -> None:
