@@ -198,6 +198,7 @@ def _row_to_version(row: tuple[Any, ...]) -> ModelVersion:
                         json.loads(row[6]), row[7])
 
 
+# Constant SQL fragments of ours (no user text): the columns of a version and where they live.
 _VERSION_COLUMNS = ("model_version, dataset, version, algorithm, artifact_path, sha256, card,"
                     " s.signature")
 _VERSION_FROM = "model_versions LEFT JOIN model_signatures s USING (model_version)"

@@ -48,6 +48,17 @@ def log_text(handle: IO[str]) -> str:
 OVERNIGHT = str(Path(sys.executable).parent / "overnight")
 
 
+def stop(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM (a graceful stop, as a service manager does), then SIGKILL after `timeout`."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextmanager
 def overnight_serve(options: list[str], env: dict[str, str], log_dir: Path,
                     ready: Callable[[str], None] | None = None, up_path: str = "/ready",
@@ -70,10 +81,5 @@ def overnight_serve(options: list[str], env: dict[str, str], log_dir: Path,
             raise AssertionError(f"{error}: {log_text(output)}") from None
         yield proc, url
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(proc)
         output.close()

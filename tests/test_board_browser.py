@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from monitoring.board.data import BUSY_MESSAGE
 from monitoring.board.launch import board_command
 from tests.board_fixture import CHAMPION, LAST_NIGHT, writer_holding
-from tests.servers import free_port, wait_until_up
+from tests.servers import free_port, stop, wait_until_up
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
@@ -64,12 +63,7 @@ def board_server(home: Path, log: Path, *, via_cli: bool = False) -> Iterator[st
         wait_until_up(f"{url}/_stcore/health", process)
         yield url
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=20)
     with socket.socket() as probe:        # nothing left listening (the CLI forwards SIGTERM)
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "the board outlived its command"
 

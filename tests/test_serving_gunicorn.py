@@ -134,7 +134,10 @@ def test_a_restarted_server_refuses_a_tampered_champion_and_keeps_the_old(
         artifact = Path(tampered.artifact_path)
         artifact.write_bytes(artifact.read_bytes()[:-16] + b"0" * 16)
         promote("customer", tampered.model_version, reason="tampered on disk")
-        time.sleep(4)                              # several polls of every worker
+        alerts_dir = home / "landing" / "_alerts"
+        deadline = time.time() + 30                # every worker polls once a second; a busy
+        while time.time() < deadline and len(list(alerts_dir.glob("alert-*.json"))) < 2:
+            time.sleep(0.2)                        # machine may take longer than a few polls
         for _ in range(20):
             status, body = _call(f"{url}/v1/datasets/customer/predict", records("customer", 1))
             assert status == 200 and body["predictions"][0]["model_version"] == serving

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from sklearn.datasets import make_classification
 
 from orchestration.cli import train_next_steps
 from orchestration.train_progress import TrainingState
-from tests.servers import free_port, wait_until_up
+from tests.servers import free_port, stop, wait_until_up
 
 OVERNIGHT = str(Path(sys.executable).parent / "overnight")
 DATASET = "my_table"
@@ -139,12 +138,7 @@ def test_board_starts_on_a_fresh_machine_without_a_prompt(tmp_path: Path) -> Non
     try:
         wait_until_up(f"http://127.0.0.1:{port}/_stcore/health", process, timeout=90)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=20)
     text = (tmp_path / "board.log").read_text()
     assert "Email" not in text, text
     assert not (fresh / ".streamlit" / "credentials.toml").exists()

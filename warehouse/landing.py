@@ -207,6 +207,8 @@ def parquet_problem(con: duckdb.DuckDBPyConnection, path: Path,
     Reads the whole file (every column of every row group), so a truncated or corrupt file is
     found here rather than in the middle of the warehouse's transaction.
     """
+    # The SQL below is built from constants only: `source` binds the path as a parameter, and
+    # the column names come from our own landing layouts (`columns`), never from the file.
     source = "read_parquet($file)"
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {source}", {"file": str(path)})

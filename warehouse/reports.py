@@ -114,6 +114,11 @@ class UnknownReportError(WarehouseError):
     pass
 
 
+# Every table of ours is named by this pattern (datasets' names are restricted the same way);
+# a table someone made by hand with another name is not counted rather than quoted into SQL.
+_OUR_TABLE = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
+
+
 class QueryRefusedError(WarehouseError):
     """A query the read-only sandbox does not run (the message says what is allowed)."""
 
@@ -205,6 +210,8 @@ def warehouse_status(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     ]
     counts = {}
     for table in names:
+        if not _OUR_TABLE.match(table):     # only names we create reach SQL (see below)
+            continue
         row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
         counts[table] = int(row[0]) if row else 0
     missing = [t for t in TABLES if t not in counts]
