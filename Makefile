@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test lint bench clean
+.PHONY: install browser demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,15 @@ test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+# The inner loop: unit and integration tests (a few minutes). `make test` and CI run everything,
+# the slow system tests (Metaflow, Prefect, gunicorn, the browser) and model targets included.
+test-fast: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest tests/unit tests/integration
+
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 
 clean:

@@ -28,9 +28,9 @@ def run_case(dataset: str, rows: int) -> dict[str, float]:
     """Generate and ingest one batch in this process; return timings and peak memory."""
     with tempfile.TemporaryDirectory() as home:
         os.environ["OVERNIGHT_HOME"] = home
-        from models.batches import store_batch
-        from models.datasets import BUILTIN
-        from models.generators.base import STABLE
+        from models.data.batches import store_batch
+        from models.data.datasets import BUILTIN
+        from models.data.generators.base import STABLE
         from warehouse import connect, migrate
 
         with connect() as con:

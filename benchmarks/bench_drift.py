@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.spec import DatasetSpec, FeatureSpec
+from models.data.spec import DatasetSpec, FeatureSpec
 
 RESULTS = Path(__file__).parent / "results" / "drift.json"
 REFERENCE_ROWS = 5_000

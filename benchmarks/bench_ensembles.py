@@ -1,7 +1,8 @@
 """Fit and predict time and macro F1 of each ensemble against its best member, per dataset.
 
 For each dataset (customer, medical: tabular; news: text) the default members of the
-ensembles (`models.ensemble_base.DEFAULT_MEMBERS`) and the three ensembles are fitted through
+ensembles (`models.learning.ensembles.base.DEFAULT_MEMBERS`) and the three ensembles are
+fitted through
 the catalogue as the training flow would (same imbalance choice per algorithm, no outer
 cross-validation), on one split, each with one thread. Fit and predict seconds (predict =
 `predict_proba` and `predict` of the whole held-out 20 %) are CPU seconds of this process,
@@ -30,13 +31,13 @@ from typing import Any
 from sklearn.metrics import f1_score
 from threadpoolctl import threadpool_limits
 
-from models.datasets import BUILTIN
-from models.ensemble_base import DEFAULT_MEMBERS
-from models.ensemble_diversity import cost_against_best
-from models.generators.base import STABLE
-from models.statistics import mcnemar_test
-from models.training import make_model, split_data
-from models.training_plan import plan_algorithms
+from models.data.datasets import BUILTIN
+from models.data.generators.base import STABLE
+from models.evaluation.statistics import mcnemar_test
+from models.learning.ensembles.base import DEFAULT_MEMBERS
+from models.learning.ensembles.diversity import cost_against_best
+from models.learning.fit import make_model, split_data
+from models.training.steps import plan_algorithms
 
 RESULTS = Path(__file__).parent / "results" / "ensembles.json"
 ENSEMBLES = ("stacking", "dynamic_selection", "voting_optimised")

@@ -28,9 +28,9 @@ SVM_MAX_ROWS = 10_000
 
 
 def run_case(dataset: str, algorithm: str, rows: int, latency: bool) -> dict[str, object]:
-    from models.datasets import BUILTIN
-    from models.generators.base import STABLE
-    from models.training import fit_candidate, split_data
+    from models.data.datasets import BUILTIN
+    from models.data.generators.base import STABLE
+    from models.learning.fit import fit_candidate, split_data
 
     entry = BUILTIN[dataset]
     frame = entry.generate(date(2026, 1, 1), int(rows / 0.8), 42, STABLE)
@@ -72,7 +72,7 @@ def main() -> None:
         dataset, algorithm, rows, latency = args.case
         print(json.dumps(run_case(dataset, algorithm, int(rows), latency == "1")))
         return
-    from models.catalogue import algorithms_for
+    from models.learning.catalogue import algorithms_for
 
     results = []
     print(f"{'dataset':<9}{'algorithm':<21}{'rows':>8}{'fit s':>9}{'pred rows/s':>13}"

@@ -35,11 +35,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from models.features import build_preprocessor
-from models.ingest import infer_spec
-from models.spec import DatasetSpec
-from models.training import refit_full, split_data, summarise_candidates
-from models.training_plan import plan_algorithms, train_branch, window_shares
+from models.data.ingest import infer_spec
+from models.data.spec import DatasetSpec
+from models.learning.fit import refit_full, split_data, summarise_candidates
+from models.learning.preprocessing import build_preprocessor
+from models.training.steps import plan_algorithms, train_branch, window_shares
 
 RESULTS = Path(__file__).parent / "results" / "quality.json"
 GOAL_MARGIN = 0.005
@@ -76,8 +76,8 @@ def generated(rows: int, classes: int, seed: int) -> Callable[[], pd.DataFrame]:
 
 def builtin(name: str) -> Callable[[], pd.DataFrame]:
     def load() -> pd.DataFrame:
-        from models.datasets import BUILTIN
-        from models.generators.base import STABLE
+        from models.data.datasets import BUILTIN
+        from models.data.generators.base import STABLE
 
         entry = BUILTIN[name]
         frame = entry.generate(date(2026, 1, 1), entry.default_rows, 42, STABLE)

@@ -108,7 +108,7 @@ def durable_log_costs(overnight: str, dataset: str, body: Path, seconds: int,
     fresh server each, the same artifact; the settings take turns `rounds` times, so that a
     burst of load from elsewhere on the machine does not fall on one setting only): the
     price of "answered means on disk"."""
-    from tests.servers import free_port, wait_until_up
+    from tests.support.servers import free_port, wait_until_up
 
     rows = []
     for round_, (name, env) in enumerate([*LOG_SETTINGS.items()] * rounds):
@@ -163,7 +163,7 @@ def signature_costs(datasets: list[str], repeats: int = 20) -> list[dict[str, An
 
     import joblib
 
-    from models.registry import get_alias, get_version, verified_bytes
+    from models.registry.versions import get_alias, get_version, verified_bytes
 
     rows = []
     for dataset in datasets:
@@ -202,8 +202,8 @@ def main() -> None:
 
         os.environ["OVERNIGHT_SIGNING_KEY"] = secrets.token_hex(32)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.servers import free_port, wait_until_up
-    from tests.serving_support import records, register_champion
+    from tests.support.servers import free_port, wait_until_up
+    from tests.support.serving_support import records, register_champion
     from warehouse import connect, get_settings, migrate
 
     get_settings().ensure_dirs()

@@ -22,8 +22,10 @@ from typing import Any
 
 import pandas as pd
 
-from models.generators import news
-from models.text import VECTORISERS, build_text_model, compare_vectorisers
+from models.data.generators import news
+from models.learning.catalogue import build_text_model
+from models.learning.text import VECTORISERS
+from models.learning.text_comparison import compare_vectorisers
 
 RESULTS = Path(__file__).parent / "results" / "text.json"
 TRAIN_DAY = date(2024, 5, 1)

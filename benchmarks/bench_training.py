@@ -38,7 +38,7 @@ def main() -> None:
     os.environ["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = str(home / "metaflow")
     from metaflow import Run, namespace
 
-    from models.batches import generate_batch
+    from models.data.batches import generate_batch
     from warehouse import connect, migrate
 
     with connect() as con:

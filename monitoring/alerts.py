@@ -28,7 +28,7 @@ from warehouse import connect, get_settings, transaction
 from warehouse.errors import OvernightError
 
 if TYPE_CHECKING:
-    from models.batches import StoredBatch
+    from models.data.batches import StoredBatch
     from monitoring.policy import Decision, Trigger
 
 SEVERITIES = ("info", "warning", "critical")

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.catalogue import get_algorithm
-from models.datasets import builtin
-from models.features import feature_frame
-from models.scenarios import Timeline
-from models.training import make_model, split_data
+from models.data.datasets import builtin
+from models.data.scenarios import Timeline
+from models.data.spec import feature_frame
+from models.learning.catalogue import get_algorithm
+from models.learning.fit import make_model, split_data
 from monitoring.drift import build_profile, compute_drift, prediction_column
 from monitoring.policy import Evidence, RetrainingPolicy, evaluate_triggers, policy_for
 

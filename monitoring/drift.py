@@ -69,12 +69,11 @@ import pyarrow.compute as pc
 from scipy import stats
 from scipy.spatial import distance
 
-from models.batches import load_batch
-from models.datasets import get_spec
-from models.features import feature_frame
-from models.production import REFERENCE_FILE
-from models.registry import ModelVersion, get_version, load_model
-from models.spec import DatasetSpec
+from models.data.batches import load_batch
+from models.data.datasets import get_spec
+from models.data.spec import DatasetSpec, feature_frame
+from models.registry.versions import ModelVersion, get_version, load_model
+from models.reports.production import REFERENCE_FILE
 from warehouse import connect, get_settings, transaction
 from warehouse.errors import OvernightError
 

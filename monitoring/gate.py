@@ -2,7 +2,8 @@
 
 The challenger and the champion are judged on the same held-out labelled rows (the
 challenger's own held-out split, which it never trained on: for a version refitted on every
-labelled row, its fit on the training split, `models.registry.load_judged_model`; the champion
+labelled row, its fit on the training split, `models.registry.versions.load_judged_model`; the
+champion
 may have seen some of them, which only favours the champion). Checks, each with a verdict and
 its evidence:
 
@@ -17,7 +18,8 @@ its evidence:
   champion is better, and macro F1 not below the champion's beyond a small tolerance (0.01:
   a retrained model on fresh data that ties the old one within noise may replace it), and
   no rare class may lose recall beyond a tolerance; an ensemble
-  challenger (see `models.ensembles`) must moreover be significantly better by McNemar's test,
+  challenger (see `models.learning.ensembles.stacking`) must moreover be significantly better by
+   McNemar's test,
   since it costs several models' fit and predict time and an ensemble that does not help
   should not be served;
 - robustness: accuracy under Gaussian noise on numeric features, missing values, and typos in
@@ -43,12 +45,12 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from models.ensemble_base import ensemble_of
-from models.evaluation import evaluate
-from models.production import HOLDOUT_FILE
-from models.registry import get_alias, get_version, load_judged_model, load_model, promote
-from models.spec import DatasetSpec
-from models.statistics import mcnemar_test
+from models.data.spec import DatasetSpec
+from models.evaluation.metrics import evaluate
+from models.evaluation.statistics import mcnemar_test
+from models.learning.ensembles.base import ensemble_of
+from models.registry.versions import get_alias, get_version, load_judged_model, load_model, promote
+from models.reports.production import HOLDOUT_FILE
 from monitoring.policy import declared_targets
 from warehouse import connect, transaction
 from warehouse.errors import OvernightError

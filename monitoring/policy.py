@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from models.registry import get_alias, get_version
+from models.registry.versions import get_alias, get_version
 from monitoring.performance import performance_on
 from warehouse import connect, get_settings, transaction
 from warehouse.errors import OvernightError

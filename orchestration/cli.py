@@ -19,10 +19,10 @@ import pandas as pd
 import typer
 from rich.console import Console
 
-from models.batches import StoredBatch, generate_batch
-from models.datasets import BUILTIN
-from models.ingest import ingest_file
-from models.scenarios import SCENARIOS, ScenarioError, load_timeline, single_scenario
+from models.data.batches import StoredBatch, generate_batch
+from models.data.datasets import BUILTIN
+from models.data.ingest import ingest_file
+from models.data.scenarios import SCENARIOS, ScenarioError, load_timeline, single_scenario
 from orchestration.demo import DEMO_NIGHTS, DEMO_START, run_demo
 from orchestration.output import OutputFormat, print_frame
 from warehouse import OvernightError, connect, get_settings, migrate
@@ -93,8 +93,8 @@ def registry_sign(
     """Sign the registered versions whose artifacts still match the warehouse's sha256 (once,
     for a home registered before signing; re-running changes nothing) and republish the
     serving manifest. A changed artifact is refused, never signed."""
-    from models.registry import sign_registered
-    from models.signing import key_file
+    from models.registry.signing import key_file
+    from models.registry.versions import sign_registered
 
     init_warehouse()
     outcomes = sign_registered(dataset)
@@ -257,7 +257,7 @@ def reset_spec_command(
 
     The new spec is the next revision: earlier batches stay for lineage and reports, but only
     batches ingested under the new spec are trained on."""
-    from models.ingest import change_spec
+    from models.registry.spec_change import change_spec
 
     print(change_spec(name, spec, before_write=init_warehouse))
 
@@ -285,7 +285,7 @@ def train(
 ) -> None:
     """Train a dataset's candidates with the Metaflow flow and register the best as
     challenger; with --promote, validate it and make it the champion when the gate passes."""
-    from models.training_runner import run_training
+    from models.training.runner import run_training
     from orchestration.train_progress import TrainingProgress
 
     for value, option in ((start_date, "--start-date"), (end_date, "--end-date")):
@@ -430,7 +430,7 @@ def validate_command(
     = None,
 ) -> None:
     """Run the validation gate on a challenger against the champion and record the verdict."""
-    from models.registry import get_alias
+    from models.registry.versions import get_alias
     from monitoring.gate import validate
 
     target = version or get_alias(dataset, "challenger")
@@ -461,7 +461,7 @@ def rollback(
     reason: Annotated[str, typer.Option(help="Why (kept in the alias history).")],
 ) -> None:
     """Restore the previous champion in one atomic switch."""
-    from models.registry import rollback as registry_rollback
+    from models.registry.versions import rollback as registry_rollback
 
     restored = registry_rollback(dataset, reason=reason, changed_by=_user())
     print(f"{dataset}: champion restored to {restored}")
@@ -527,8 +527,8 @@ def serve(
     = False,
 ) -> None:
     """Serve every champion over HTTP (Flask under gunicorn) until stopped."""
+    from models.registry.manifest import publish_from_warehouse, unsigned_entries
     from models.serving.config import ServingConfig
-    from models.serving.manifest import publish_from_warehouse, unsigned_entries
 
     init_warehouse()
     snapshot = publish_from_warehouse()

@@ -22,8 +22,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.runtime import task_run
 
-from models.datasets import BUILTIN
-from models.scenarios import DEMO_TIMELINE, load_timeline
+from models.data.datasets import BUILTIN
+from models.data.scenarios import DEMO_TIMELINE, load_timeline
 from orchestration.night import (
     DatasetNight,
     NightPlan,
@@ -172,7 +172,7 @@ def train_dataset(dataset: str, trials: int = 20, optimize: bool = True,
                   algorithms: str = "", window_days: int = 7,
                   end_date: str | None = None) -> str:
     """An on-demand training run of one dataset (registers a challenger)."""
-    from models.training_runner import run_training
+    from models.training.runner import run_training
 
     end = _parse(end_date)
     outcome = run_training(dataset, trials=trials, optimize=optimize, algorithms=algorithms,

@@ -22,12 +22,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from models.batches import StoredBatch, generate_batch, load_batch
-from models.datasets import BUILTIN, get_spec
-from models.generators.base import STABLE
-from models.ingest import ingest_file
-from models.registry import get_alias, load_model
-from models.scenarios import Timeline
+from models.data.batches import StoredBatch, generate_batch, load_batch
+from models.data.datasets import BUILTIN, get_spec
+from models.data.generators.base import STABLE
+from models.data.ingest import ingest_file
+from models.data.scenarios import Timeline
+from models.registry.versions import get_alias, load_model
 from monitoring.alerts import (
     alert_failed_gate,
     alert_failed_step,
@@ -220,7 +220,7 @@ def decide_stage(plan: NightPlan, dataset: str, batch: StoredBatch | None) -> di
 
 def train_stage(plan: NightPlan, dataset: str) -> str:
     """Run the training flow on the recent window; returns the registered challenger."""
-    from models.training_runner import run_training
+    from models.training.runner import run_training
 
     settings = plan.training
     start = plan.night - timedelta(days=settings.window_days - 1)

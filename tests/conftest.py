@@ -45,7 +45,7 @@ def warehouse_path(home: Path) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def board_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data home filled by two short nights (and synthetic served predictions), built once
-    for the status board's tests, which only read it (tests/board_fixture.py)."""
-    from tests.board_fixture import fill_board_home
+    for the status board's tests, which only read it (tests/support/board_fixture.py)."""
+    from tests.support.board_fixture import fill_board_home
 
     return fill_board_home(tmp_path_factory.mktemp("board"))

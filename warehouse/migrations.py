@@ -286,7 +286,7 @@ ORDER BY b.created_at DESC;
 """
 
 MODEL_SIGNATURES = """
--- one row per signed model version: the HMAC-SHA256 signature (models/signing.py) over the
+-- one row per signed model version: the HMAC-SHA256 signature (models/registry/signing.py) over the
 -- statement that binds the artifact's sha256 to its dataset, version, path and card; a table
 -- of its own so that signing an existing home (`overnight registry sign`) never rewrites
 -- model_versions

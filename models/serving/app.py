@@ -24,7 +24,8 @@ from flask_openapi3 import Info, OpenAPI, Tag
 from pydantic import BaseModel, RootModel, ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from models.serving import manifest, metrics, prediction_ids
+from models.registry import manifest
+from models.serving import metrics, prediction_ids
 from models.serving.config import ServingConfig
 from models.serving.edges import (
     BadBody,

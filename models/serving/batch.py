@@ -24,13 +24,13 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from models.serving import manifest
+from models.data.spec import DatasetSpec
+from models.registry import manifest
 from models.serving.csv_escape import CSV_QUOTING, escape_frame
 from models.serving.logs import PredictionLog
 from models.serving.schemas import field_errors, record_model
 from models.serving.scoring import log_rows, new_prediction_id, score_frame
 from models.serving.store import LoadedModel, RefusedArtifact, load_verified
-from models.spec import DatasetSpec
 from warehouse.errors import OvernightError
 
 SUFFIXES = (".csv", ".parquet")

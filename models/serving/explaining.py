@@ -1,10 +1,11 @@
 """Per-prediction explanations of a whole request, in one model call where the model allows.
 
-Tabular models: the occlusion explanation of `models.explain.explain_prediction` (each
+Tabular models: the occlusion explanation of `models.evaluation.explain.explain_prediction` (each
 feature replaced by its reference value, the drop of the predicted class's probability),
 with the variants of every record of the request stacked into ONE `predict_proba` call
 instead of one call per record; the answers are the same numbers. Text models with word
-weights (linear models, naive Bayes): `models.text.explain_article`'s coefficient method with
+weights (linear models, naive Bayes): `models.learning.text.explain_article`'s coefficient method
+with
 the probabilities, the vectorised articles and the vocabulary table computed once per
 request instead of once per article (the table alone was most of the 130 ms per article).
 Other text models keep `explain_article` per article (a perturbation batch of its own).
@@ -19,11 +20,10 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from models.evaluation import to_json
-from models.features import feature_frame
-from models.imbalance import CostSensitiveClassifier
+from models.data.spec import DatasetSpec, feature_frame
+from models.evaluation.metrics import to_json
+from models.learning.imbalance import CostSensitiveClassifier
 from models.serving.store import LoadedModel
-from models.spec import DatasetSpec
 
 TOP_FEATURES = 5
 
@@ -38,7 +38,7 @@ def explain_records(loaded: LoadedModel, frame: pd.DataFrame) -> list[dict[str, 
 
 def explain_texts(model: Any, frame: pd.DataFrame, *, n: int = 10) -> list[dict[str, Any]]:
     """`explain_article` of every row, sharing what does not depend on the article."""
-    from models import text
+    from models.learning.text import explain as text
 
     pipeline = text._unwrap(model)
     preprocess = pipeline.named_steps["preprocess"]

@@ -25,8 +25,8 @@ from pydantic import (
     create_model,
 )
 
-from models.identifiers import feature_column
-from models.spec import DatasetSpec, FeatureSpec
+from models.data.identifiers import feature_column
+from models.data.spec import DatasetSpec, FeatureSpec
 
 MAX_TEXT_CHARS = 50_000
 

@@ -18,10 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.features import feature_frame
-from models.imbalance import CostSensitiveClassifier
+from models.data.spec import DatasetSpec, feature_frame
+from models.learning.imbalance import CostSensitiveClassifier
 from models.serving import prediction_ids
-from models.spec import DatasetSpec
 
 
 @dataclass(frozen=True)

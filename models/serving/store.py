@@ -15,7 +15,6 @@ alert is landed for the warehouse.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import threading
 from collections.abc import Callable
@@ -23,15 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pandas as pd
 from pydantic import BaseModel
 
-from models import signing
-from models.datasets import BUILTIN, builtin
-from models.serving import manifest
+from models.data.datasets import BUILTIN, builtin
+from models.data.spec import DatasetSpec
+from models.registry import legacy_names, manifest, signing
 from models.serving.schemas import record_model
-from models.spec import DatasetSpec
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +55,8 @@ class LoadedModel:
     def reference(self) -> dict[str, Any]:
         """Typical values of the training data (the baseline of per-row explanations)."""
         if self._reference is None:
-            from models.explain import reference_values
-            from models.production import REFERENCE_FILE
+            from models.evaluation.explain import reference_values
+            from models.reports.production import REFERENCE_FILE
 
             path = self.artifact_path.parent / REFERENCE_FILE
             frame = pd.read_parquet(path) if path.exists() else pd.DataFrame(
@@ -88,7 +85,7 @@ def load_verified(dataset: str, alias: str, entry: dict[str, Any]) -> LoadedMode
         raise RefusedArtifact(f"{alias} of {dataset}: malformed manifest entry ({error!r})"
                               ) from error
     try:
-        model = joblib.load(io.BytesIO(data))
+        model = legacy_names.unpickle(data)
     except Exception as error:
         raise RefusedArtifact(f"artifact of {version} could not be loaded: {error}") from error
     return LoadedModel(dataset, alias, version, hashlib.sha256(data).hexdigest(), model,

@@ -1,0 +1,1 @@
+"""Writing what a training run found: the model report and the production report."""

@@ -1,0 +1,483 @@
+"""A human-readable report of one evaluated model: Markdown, rendered to a standalone HTML page.
+
+`build_model_report` writes `report.md`, `report.html` and the evaluation plots (PNG, linked
+relatively) into one directory: a summary, the metrics, per-class results, plots, the top
+features, the profile of each predicted segment, optional leaderboard and imbalance-technique
+comparison tables, the coverage/accuracy trade-off of confidence-based review, and a business
+reading that depends on the dataset (whom to target for customer segments, which rare-disease
+misses remain and what they cost for diagnoses with rare classes, the weakest class and most
+common confusion otherwise). Each section is built by its own small function returning text.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import markdown
+import numpy as np
+import pandas as pd
+
+from models.data.spec import DatasetSpec
+from models.evaluation.explain import class_probabilities, global_importance, segment_profiles
+from models.evaluation.metrics import coverage_curve, save_plots
+from models.learning.ensembles.base import ensemble_of
+from models.learning.imbalance import RARE_RECALL_TARGET, RARE_SHARE
+
+Table: TypeAlias = pd.DataFrame | Sequence[Mapping[str, Any]]
+
+REVIEW_THRESHOLDS: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)
+TOP_FEATURES = 10
+CUSTOMER_CLASSES = frozenset({"Low", "Medium", "High"})
+CUSTOMER_KEY_FEATURES = ("annual_income", "spending_score", "purchase_frequency")
+PLOT_TITLES = {
+    "confusion_matrix": "Confusion matrix",
+    "roc_curves": "ROC curves",
+    "precision_recall_curves": "Precision-recall curves",
+    "reliability_diagram": "Reliability diagram",
+}
+METRIC_LABELS = {
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "f1_macro": "Macro F1",
+    "precision_macro": "Macro precision",
+    "recall_macro": "Macro recall",
+    "roc_auc_ovr": "ROC AUC (one-vs-rest, macro)",
+    "log_loss": "Log loss",
+    "brier_score": "Brier score",
+    "calibration_error": "Expected calibration error",
+    "total_cost": "Total cost",
+    "mean_cost": "Mean cost per row",
+    "cost_sensitive_accuracy": "Cost-sensitive accuracy",
+    "profit_score": "Profit over the majority baseline",
+    "review_share": "Share sent to review",
+    "accuracy_when_confident": "Accuracy when confident",
+}
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222;
+       max-width: 62rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.5; }
+h1, h2 { border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
+table { border-collapse: collapse; margin: 1rem 0; font-size: .95rem; }
+th, td { border: 1px solid #ccc; padding: .3rem .7rem; }
+th { background: #f2f4f7; }
+tr:nth-child(even) td { background: #fafafa; }
+code { background: #f2f4f7; padding: 0 .25rem; border-radius: 3px; }
+img { max-width: 100%; height: auto; border: 1px solid #eee; margin: .5rem 0; }
+"""
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def fmt(value: Any) -> str:
+    """A cell or inline value: floats to 3 decimals, None as n/a, everything else as text."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "n/a"
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, float | np.floating):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def amount(value: float | None) -> str:
+    """A quantity for prose: whole or large numbers with thousands separators, else 2 decimals."""
+    if value is None:
+        return "n/a"
+    number = float(value)
+    if number.is_integer() or abs(number) >= 1000:
+        return f"{number:,.0f}"
+    return f"{number:,.2f}"
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * float(value):.1f}%"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """A Markdown pipe table of `rows` (numeric columns right-aligned; `fmt` for the cells)."""
+    if not rows:
+        return "_(empty)_"
+    if columns is None:
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+
+    def cell(value: Any) -> str:
+        return fmt(value).replace("|", "\\|").replace("\n", " ")
+
+    numeric = [
+        all(_is_number(row.get(c)) or row.get(c) is None for row in rows) for c in columns
+    ]
+    lines = [
+        "| " + " | ".join(cell(c) for c in columns) + " |",
+        "|" + "|".join("---:" if right else ":---" for right in numeric) + "|",
+    ]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _records(table: Table) -> list[dict[str, Any]]:
+    """A table given as a DataFrame (a named index becomes a column) or as a list of dicts."""
+    if isinstance(table, pd.DataFrame):
+        if not isinstance(table.index, pd.RangeIndex):
+            table = table.reset_index()
+        return [{str(k): v for k, v in row.items()} for row in table.to_dict("records")]
+    return [dict(row) for row in table]
+
+
+def _costs(spec: DatasetSpec, classes: Sequence[str]) -> np.ndarray | None:
+    """The spec's cost matrix with rows and columns in the order of `classes`."""
+    if spec.cost_matrix is None:
+        return None
+    index = [spec.classes.index(c) for c in classes]
+    return np.asarray(spec.cost_matrix, dtype=float)[np.ix_(index, index)]
+
+
+def _misses(
+    matrix: np.ndarray, classes: Sequence[str], i: int, costs: np.ndarray | None
+) -> tuple[list[str], float | None]:
+    """How the true-class-i rows were mispredicted (one phrase per class) and what it cost."""
+    parts, total = [], 0.0
+    for j, name in enumerate(classes):
+        count = int(matrix[i, j])
+        if j == i or count == 0:
+            continue
+        unit = f" (cost {amount(costs[i, j])} each)" if costs is not None else ""
+        parts.append(f"{count} as {name}{unit}")
+        total += count * (costs[i, j] if costs is not None else 0.0)
+    return parts, (total if costs is not None else None)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def summary_section(spec: DatasetSpec, algorithm: str, metrics: Mapping[str, Any]) -> str:
+    text = (
+        f"A **{algorithm}** model for the **{spec.name}** dataset, evaluated on "
+        f"{metrics.get('n', 'n/a')} held-out rows and {len(spec.classes)} classes "
+        f"({', '.join(spec.classes)}): accuracy {fmt(metrics.get('accuracy'))}, balanced "
+        f"accuracy {fmt(metrics.get('balanced_accuracy'))}, macro F1 "
+        f"{fmt(metrics.get('f1_macro'))}, ROC AUC {fmt(metrics.get('roc_auc_ovr'))}."
+    )
+    if metrics.get("total_cost") is not None:
+        text += (
+            f" Its errors cost {amount(metrics['total_cost'])} in cost-matrix units "
+            f"(profit over the majority baseline {fmt(metrics.get('profit_score'))})."
+        )
+    if metrics.get("review_share") is not None:
+        text += (
+            f" {percent(metrics['review_share'])} of the rows fall below the confidence "
+            f"threshold of {spec.confidence_threshold:.2f} and go to review."
+        )
+    about = f"_{spec.description}_\n\n" if spec.description else ""
+    return f"## Summary\n\n{about}{text}"
+
+
+def metrics_section(metrics: Mapping[str, Any]) -> str:
+    rows = [{"metric": label, "value": metrics[key]}
+            for key, label in METRIC_LABELS.items() if key in metrics]
+    return f"## Metrics\n\n{markdown_table(rows)}"
+
+
+def per_class_section(metrics: Mapping[str, Any]) -> str:
+    rows = [
+        {"class": name, "precision": m.get("precision"), "recall (sensitivity)": m.get("recall"),
+         "F1": m.get("f1"), "specificity": m.get("specificity"), "support": m.get("support")}
+        for name, m in metrics["per_class"].items()
+    ]
+    return f"## Per-class metrics\n\n{markdown_table(rows)}"
+
+
+def plots_section(plots: Mapping[str, str]) -> str:
+    images = [f"### {PLOT_TITLES.get(name, name)}\n\n![{PLOT_TITLES.get(name, name)}]"
+              f"({Path(path).name})" for name, path in plots.items()]
+    return "## Plots\n\n" + "\n\n".join(images)
+
+
+def features_section(importance: Sequence[Mapping[str, Any]]) -> str:
+    rows = [{"rank": rank, "feature": f"`{item['feature']}`", "importance": item["importance"],
+             "std": item.get("std")} for rank, item in enumerate(importance[:TOP_FEATURES], 1)]
+    intro = (
+        "Permutation importance on the test set: how much the score drops when a column's "
+        "values are shuffled (mean and standard deviation over repeats)."
+    )
+    return f"## Top features\n\n{intro}\n\n{markdown_table(rows)}"
+
+
+def profiles_section(profiles: Mapping[str, Mapping[str, Any]], spec: DatasetSpec) -> str:
+    classes = list(profiles)
+    rows: list[dict[str, Any]] = [
+        {"": "rows predicted", **{c: profiles[c]["count"] for c in classes}},
+        {"": "share", **{c: percent(profiles[c]["share"]) for c in classes}},
+    ]
+    for feature in spec.features_of_type("numeric"):
+        means = {c: profiles[c]["numeric"][feature]["mean"] for c in classes}
+        rows.append({"": f"mean `{feature}`", **{c: amount(m) for c, m in means.items()}})
+    for feature in spec.features_of_type("categorical"):
+        tops = {c: next(iter(profiles[c]["categorical"][feature].items()), None)
+                for c in classes}
+        rows.append({"": f"top `{feature}`", **{
+            c: f"{top[0]} ({percent(top[1])})" if top else "n/a" for c, top in tops.items()}})
+    intro = "The rows of each predicted class: size, mean of each number, most common category."
+    return f"## Segment profiles\n\n{intro}\n\n{markdown_table(rows, ['', *classes])}"
+
+
+def table_section(heading: str, table: Table, intro: str) -> str:
+    return f"## {heading}\n\n{intro}\n\n{markdown_table(_records(table))}"
+
+
+def ensemble_section(summary: Mapping[str, Any]) -> str:
+    """The ensemble against its members on held-out data, and how different the members are."""
+    rows = [*summary["members"], {"member": f"**ensemble** ({summary['ensemble']})",
+                                  "validation_f1_macro": summary["validation_f1_macro"],
+                                  "role": ""}]
+    intro = (
+        "Macro F1 of each member and of the ensemble on rows they did not train on "
+        "(out-of-fold, or the held-out competence set). Mean pairwise disagreement "
+        f"{fmt(summary['mean_disagreement'])} and Q-statistic "
+        f"{fmt(summary['mean_q_statistic'])} (1 = the members err together, 0 = "
+        "independently): the lower Q, the more an ensemble can gain over its best member."
+    )
+    if summary.get("validation_is_optimistic"):
+        intro += (" The ensemble's own figure is measured on the folds its weights were chosen "
+                  "on, so it flatters it: the held-out metrics above are the fair comparison.")
+    return f"## Ensemble and members\n\n{intro}\n\n{markdown_table(rows)}"
+
+
+def review_section(points: Sequence[Mapping[str, Any]], threshold: float) -> str:
+    rows = [{"confidence at least": p["threshold"], "coverage": percent(p["coverage"]),
+             "rows decided": p["n_covered"], "accuracy": p["accuracy"]} for p in points]
+    chosen = next((p for p in points if p["threshold"] == threshold), None)
+    intro = (
+        "Rows whose top-class probability is below a threshold go to a human; the model "
+        "answers the others. Higher thresholds answer fewer rows, more accurately."
+    )
+    if chosen is not None:
+        intro += (
+            f" At the dataset's threshold of {threshold:.2f}, the model decides "
+            f"{percent(chosen['coverage'])} of the rows with accuracy {fmt(chosen['accuracy'])}."
+        )
+    return f"## Confidence-based review\n\n{intro}\n\n{markdown_table(rows)}"
+
+
+def customer_reading(
+    spec: DatasetSpec, metrics: Mapping[str, Any], profiles: Mapping[str, Any],
+    X: pd.DataFrame,
+) -> str:
+    """Whom to target: the predicted High segment, its profile, precision and missed cost."""
+    classes = list(metrics["classes"])
+    high = profiles["High"]
+    numeric = high["numeric"]
+    keys = [f for f in CUSTOMER_KEY_FEATURES if f in numeric] or list(numeric)
+    traits = ", ".join(
+        f"`{f}` {amount(numeric[f]['mean'])} (vs {amount(pd.to_numeric(X[f]).mean())} overall)"
+        for f in keys
+    )
+    scores = metrics["per_class"]["High"]
+    text = [
+        f"**Target the High segment.** The model predicts {high['count']} customers "
+        f"({percent(high['share'])}) as High value. On average they have {traits}.",
+        f"Precision of the High predictions is {fmt(scores['precision'])}: about "
+        f"{round(100 * scores['precision'])} of every 100 customers targeted as High really "
+        f"are; the model finds {percent(scores['recall'])} of the truly High customers.",
+    ]
+    i = classes.index("High")
+    costs = _costs(spec, classes)
+    matrix = np.asarray(metrics["confusion_matrix"])
+    parts, cost = _misses(matrix, classes, i, costs)
+    if not parts:
+        text.append("No High customer of the test set was missed.")
+        return "\n\n".join(text)
+    missed = f"Missed High customers: {', '.join(parts)}"
+    if costs is None:
+        text.append(missed + ".")
+        return "\n\n".join(text)
+    text.append(
+        f"{missed}, costing {amount(cost)} of the total cost of "
+        f"{amount((matrix * costs).sum())}. Missing a High customer costs up to "
+        f"{amount(costs[i].max())} per customer; deciding by expected cost (`cost_sensitive`) "
+        "or weighting classes by cost (`cost_weight`) catches more of them at some loss of "
+        "precision."
+    )
+    return "\n\n".join(text)
+
+
+def rare_class_reading(
+    spec: DatasetSpec, metrics: Mapping[str, Any], rare: Sequence[str]
+) -> str:
+    """Which rare-class misses remain, what they cost, and each rare class's sensitivity."""
+    classes = list(metrics["classes"])
+    matrix = np.asarray(metrics["confusion_matrix"])
+    costs = _costs(spec, classes)
+    lines, total = [], 0.0
+    for name in rare:
+        i = classes.index(name)
+        support = int(matrix[i].sum())
+        if support == 0:
+            lines.append(f"- **{name}**: no cases in the test set.")
+            continue
+        parts, cost = _misses(matrix, classes, i, costs)
+        line = (f"- **{name}**: sensitivity {fmt(metrics['per_class'][name]['sensitivity'])}, "
+                f"{int(matrix[i, i])} of {support} cases detected")
+        if parts:
+            line += f"; {support - int(matrix[i, i])} missed: {', '.join(parts)}"
+            line += f", costing {amount(cost)}." if cost is not None else "."
+            total += cost or 0.0
+        else:
+            line += "; none missed."
+        lines.append(line)
+    text = f"**Rare classes** (expected share below {percent(RARE_SHARE)}):\n\n" + "\n".join(lines)
+    if costs is not None:
+        text += (f"\n\nRare-class misses cost {amount(total)} in total, of the model's total "
+                 f"cost of {amount((matrix * costs).sum())} on this test set.")
+    below = [n for n in rare if metrics["per_class"][n]["support"]
+             and metrics["per_class"][n]["sensitivity"] < RARE_RECALL_TARGET]
+    if below:
+        text += (
+            f"\n\nSensitivity of {', '.join(below)} is below the {RARE_RECALL_TARGET:.2f} "
+            "target: tuning decision thresholds for recall (`threshold_recall`) or deciding by "
+            "expected cost (`cost_sensitive`) trades false alarms for fewer misses."
+        )
+    else:
+        text += f"\n\nEvery rare class reaches the {RARE_RECALL_TARGET:.2f} sensitivity target."
+    return text
+
+
+def generic_reading(metrics: Mapping[str, Any]) -> str:
+    """The weakest class by F1 and the most common confusion."""
+    classes = list(metrics["classes"])
+    per_class = metrics["per_class"]
+    weakest = min(classes, key=lambda c: per_class[c]["f1"])
+    text = (f"The weakest class is **{weakest}** (F1 {fmt(per_class[weakest]['f1'])}, precision "
+            f"{fmt(per_class[weakest]['precision'])}, recall {fmt(per_class[weakest]['recall'])}).")
+    errors = np.asarray(metrics["confusion_matrix"]).copy()
+    np.fill_diagonal(errors, 0)
+    if errors.max() == 0:
+        return text + " The model made no misclassification on the test set."
+    i, j = np.unravel_index(int(np.argmax(errors)), errors.shape)
+    share = errors[i, j] / max(per_class[classes[i]]["support"], 1)
+    return text + (
+        f" The most common confusion is true **{classes[i]}** predicted as **{classes[j]}**: "
+        f"{int(errors[i, j])} rows ({percent(share)} of {classes[i]})."
+    )
+
+
+def business_section(
+    spec: DatasetSpec, metrics: Mapping[str, Any], profiles: Mapping[str, Any],
+    X: pd.DataFrame,
+) -> str:
+    """The reading for the dataset: customer targeting, rare-class misses, or the generic one."""
+    rare = [c for c in spec.classes if (spec.class_shares or {}).get(c, 1.0) < RARE_SHARE]
+    if set(spec.classes) == CUSTOMER_CLASSES:
+        body = customer_reading(spec, metrics, profiles, X)
+    elif rare:
+        body = rare_class_reading(spec, metrics, rare)
+    else:
+        body = generic_reading(metrics)
+    return f"## Business reading\n\n{body}"
+
+
+# --------------------------------------------------------------------------- report
+
+
+def render_html(text: str, title: str) -> str:
+    """A standalone HTML page of Markdown `text` (tables extension, inline CSS)."""
+    body = markdown.markdown(text, extensions=["tables"])
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n"
+        f"<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+LEADERBOARD_COLUMNS = ("rank", "name", "tied", "p_vs_best", "selection_f1", "score",
+                       "f1_macro", "accuracy", "fit_seconds")
+
+
+def leaderboard_table(leaderboard: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The leaderboard as the report shows it: tie group, p vs best and score side by side.
+
+    `tied` says whether a candidate's macro F1 is statistically tied with the best one's (only
+    those get a multi-criteria `score`); `selection_f1` is the cross-validated macro F1
+    selection compared, `f1_macro` the held-out figure; baselines have no rank.
+    """
+    return [{"rank": row.get("rank") if row.get("rank") is not None else "baseline",
+             **{key: row.get(key) for key in LEADERBOARD_COLUMNS[1:]}} for row in leaderboard]
+
+
+LEADERBOARD_INTRO = ("The candidates compared in this run. Performance first: a candidate whose "
+                     "cross-validated macro F1 (selection_f1) is significantly below the best's "
+                     "(corrected resampled t-test on the same folds, p_vs_best < 0.05) is out "
+                     "of the tie group and cannot win; the multi-criteria score ranks the tied "
+                     "candidates only.")
+
+
+def build_model_report(
+    *,
+    spec: DatasetSpec,
+    model: Any,
+    algorithm: str,
+    metrics: Mapping[str, Any],
+    X_test: pd.DataFrame,
+    y_test: Any,
+    out_dir: str | Path,
+    leaderboard: Table | None = None,
+    importance: Sequence[Mapping[str, Any]] | None = None,
+    profiles: Mapping[str, Any] | None = None,
+    comparison: Table | None = None,
+    title: str | None = None,
+    fits: str | None = None,
+) -> Path:
+    """Write report.md, report.html and the plots into `out_dir`; return the HTML path.
+
+    `metrics` is `models.evaluation.metrics.evaluate` of the model on (X_test, y_test), with the
+    spec's classes. Importance and profiles are computed on the test set when not given.
+    `fits` says which fit the figures describe and which one is served (refit_full).
+    """
+    directory = Path(out_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    title = title or f"Model report: {spec.name}, {algorithm}"
+    proba = class_probabilities(model, X_test, spec.classes)
+    plots = save_plots(y_test, proba, spec.classes, directory)
+    if importance is None:
+        importance = global_importance(model, X_test, y_test)
+    if profiles is None:
+        profiles = segment_profiles(X_test, model.predict(X_test), spec)
+    thresholds = sorted({*REVIEW_THRESHOLDS, spec.confidence_threshold})
+
+    sections = [
+        f"# {title}",
+        summary_section(spec, algorithm, metrics),
+        metrics_section(metrics),
+        per_class_section(metrics),
+        plots_section(plots),
+        features_section(importance),
+        profiles_section(profiles, spec),
+    ]
+    if fits:
+        sections.insert(2, f"## Which fit these figures describe\n\n{fits}")
+    if leaderboard is not None:
+        sections.append(table_section("Leaderboard", leaderboard, LEADERBOARD_INTRO))
+    if comparison is not None:
+        sections.append(table_section("Imbalance techniques", comparison,
+                                      "The same algorithm under each imbalance technique."))
+    ensemble = ensemble_of(model)
+    if ensemble is not None:
+        sections.append(ensemble_section(ensemble.ensemble_summary()))
+    sections += [
+        review_section(coverage_curve(y_test, proba, spec.classes, thresholds),
+                       spec.confidence_threshold),
+        business_section(spec, metrics, profiles, X_test),
+    ]
+    text = "\n\n".join(sections) + "\n"
+    (directory / "report.md").write_text(text, encoding="utf-8")
+    path = directory / "report.html"
+    path.write_text(render_html(text, title), encoding="utf-8")
+    return path

@@ -1,0 +1,164 @@
+"""TrainingFlow: the Metaflow flow that trains a dataset's candidates and registers the best.
+
+    1. start   load the training window from the warehouse (read-only), check it, and choose
+               the algorithms for this dataset's size and kind
+    2. split   the stratified held-out split every branch shares
+    3. train   one branch per algorithm (foreach): Optuna tuning, fit, evaluate
+               (@retry for transient failures, @catch so one broken branch does not sink the run)
+    4. join    collect results, record failed branches, select (performance first: only the
+               candidates tied with the best macro F1 are ranked by the multi-criteria score),
+               significance tests, ensemble advice; refit the winner on every labelled row
+    5. report  the model report of the winner and the production report
+    6. end     register the winner as the challenger, with the run's candidate results, in one
+               warehouse transaction: the refit is the artifact, the training-split fit (whose
+               held-out figures the card and the gate use) travels beside it
+
+Only `end` writes to the warehouse (DuckDB allows one writer); branches keep their results as
+Metaflow artifacts, readable with `metaflow.Flow("TrainingFlow")`. Each step is a few lines
+that call plain functions of `models`, so the same code runs in a test and in `@kubernetes`.
+
+    python -m models.training.flow run --dataset customer --trials 20
+"""
+
+from __future__ import annotations
+
+import os
+
+from warehouse.settings import get_settings
+
+# Metaflow reads its configuration when imported: keep its datastore under the data home.
+os.environ.setdefault("METAFLOW_DATASTORE_SYSROOT_LOCAL", str(get_settings().metaflow_dir))
+os.environ.setdefault("USERNAME", os.environ.get("USER") or "overnight")
+
+from metaflow import (  # type: ignore[attr-defined]
+    FlowSpec,
+    Parameter,
+    catch,
+    current,
+    resources,
+    retry,
+    step,
+)
+
+
+class TrainingFlow(FlowSpec):
+    """Train, tune and rank a dataset's candidate models; register the winner as challenger."""
+
+    dataset = Parameter("dataset", help="Dataset name (built-in or ingested).", required=True)
+    start_date = Parameter("start_date", default="", help="First batch date of the window.")
+    end_date = Parameter("end_date", default="", help="Last batch date of the window.")
+    test_size = Parameter("test_size", default=0.25, type=float, help="Held-out share.")
+    cv_folds = Parameter("cv_folds", default=3, type=int, help="Cross-validation folds.")
+    n_jobs = Parameter("n_jobs", default=1, type=int, help="Threads per model that supports it.")
+    optimize = Parameter("optimize", default=True, type=bool,
+                         help="Tune hyper-parameters with Optuna (else catalogue defaults).")
+    trials = Parameter("trials", default=20, type=int, help="Optuna trials per algorithm.")
+    time_budget = Parameter("time_budget", default=120.0, type=float,
+                            help="Seconds of tuning per algorithm at most.")
+    imbalance = Parameter("imbalance", default="", help="Imbalance strategy ('' = per dataset).")
+    algorithms = Parameter("algorithms", default="",
+                           help="Comma-separated algorithms ('' = chosen for the data).")
+    seed = Parameter("seed", default=42, type=int, help="Random seed of splits and models.")
+    optuna_storage = Parameter("optuna_storage", default="",
+                               help="Optuna RDB URL to share studies between workers.")
+    fail_algorithm = Parameter("fail_algorithm", default="",
+                               help="Failure drill: this branch raises (tests @catch).")
+    flaky_algorithm = Parameter("flaky_algorithm", default="",
+                                help="Failure drill: this branch fails once (tests @retry).")
+
+    @step
+    def start(self):
+        """Load the training window read-only, check it, choose the algorithms."""
+        from models.training.steps import load_window, plan_algorithms, utc_now, window_shares
+
+        self.started_at = utc_now()
+        self.spec, self.frame, self.training_batches = load_window(
+            self.dataset, self.start_date or None, self.end_date or None)
+        self.plan = plan_algorithms(self.spec, len(self.frame), self.algorithms,
+                                    self.imbalance, window_shares(self.frame, self.spec))
+        self.next(self.split)
+
+    @step
+    def split(self):
+        """The held-out split every branch shares."""
+        from models.learning.fit import split_data
+
+        self.data = split_data(self.frame, self.spec, test_size=self.test_size, seed=self.seed)
+        self.candidates = list(self.plan["algorithms"])
+        self.next(self.train, foreach="candidates")
+
+    @catch(var="failure", print_exception=False)
+    @retry(times=1, minutes_between_retries=0)
+    @resources(cpu=1, memory=4096)
+    @step
+    def train(self):
+        """Tune (optionally) and fit one algorithm; its result stays a Metaflow artifact."""
+        from models.training.steps import train_branch
+
+        self.algorithm = self.input
+        if self.algorithm == self.fail_algorithm:
+            raise RuntimeError(f"failure drill: {self.algorithm} configured to raise")
+        if self.algorithm == self.flaky_algorithm and current.retry_count == 0:
+            raise RuntimeError(f"failure drill: {self.algorithm} fails on its first attempt")
+        self.attempts = current.retry_count + 1
+        self.result, self.tuning = train_branch(
+            self.spec, self.data, self.algorithm, imbalance=self.plan["imbalance"],
+            optimize=self.optimize, trials=self.trials, time_budget=self.time_budget,
+            cv_folds=self.cv_folds, seed=self.seed, n_jobs=self.n_jobs,
+            storage=self.optuna_storage or None,
+            study_name=f"{self.dataset}-{current.run_id}-{self.algorithm}")
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        """Collect the branches, record failures, rank, test significance."""
+        from models.learning.fit import refit_full, summarise_candidates
+        from models.training.steps import last_line
+
+        # every branch carries the same copies from `split`; take them from the first one
+        first = inputs[0]
+        self.spec, self.data, self.frame = first.spec, first.data, first.frame
+        self.training_batches, self.plan, self.started_at = (
+            first.training_batches, first.plan, first.started_at)
+        self.results = [i.result for i in inputs if getattr(i, "failure", None) is None]
+        self.failures = [{"algorithm": i.algorithm, "error": last_line(i.failure)}
+                         for i in inputs if getattr(i, "failure", None) is not None]
+        self.tunings = {i.algorithm: i.tuning for i in inputs
+                        if getattr(i, "failure", None) is None and i.tuning is not None}
+        self.summary = summarise_candidates(self.results, self.data, cv_folds=self.cv_folds)
+        if self.summary.winner is None:
+            raise RuntimeError(f"no candidate can be registered: {self.summary.recommendation}; "
+                               f"failures: {self.failures}")
+        self.refit = refit_full(self.data, self.summary.winner, n_jobs=self.n_jobs)
+        self.next(self.report)
+
+    @step
+    def report(self):
+        """The winner's model report and the run's production report."""
+        from models.training.steps import write_reports
+
+        self.pathspec = f"{current.flow_name}/{current.run_id}"
+        self.reports = write_reports(self.spec, self.data, self.summary, self.failures,
+                                     self.training_batches, self.pathspec, self.seed)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        """Register the winner as challenger with all candidate results, in one transaction."""
+        from models.training.steps import register_run
+
+        self.model_version = register_run(
+            self.spec, self.frame, self.data, self.summary, self.failures,
+            self.training_batches, pathspec=self.pathspec, params=self._params(),
+            reports=self.reports, seed=self.seed, started_at=self.started_at,
+            refit=self.refit)
+        print(f"registered {self.model_version} as challenger of {self.dataset}")
+
+    def _params(self) -> dict:
+        return {name: getattr(self, name) for name in (
+            "dataset", "start_date", "end_date", "test_size", "cv_folds", "n_jobs", "optimize",
+            "trials", "time_budget", "imbalance", "algorithms", "seed")}
+
+
+if __name__ == "__main__":
+    TrainingFlow()

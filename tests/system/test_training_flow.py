@@ -1,0 +1,115 @@
+"""TrainingFlow as real Metaflow local runs on small data, against a real warehouse file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from models.data.batches import generate_batch
+from models.registry.versions import aliases, file_sha256, get_version
+from warehouse import connect, migrate
+
+pytestmark = pytest.mark.slow
+DAY = date(2026, 8, 1)
+
+
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A data home with two nights of customer, one of medical and news batches."""
+    home = tmp_path_factory.mktemp("flow") / "home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OVERNIGHT_HOME", str(home))
+        with connect() as con:
+            migrate(con)
+        for night in range(2):
+            generate_batch("customer", DAY + timedelta(days=night), n_rows=600, seed=3)
+        generate_batch("medical", DAY, seed=3)
+        generate_batch("news", DAY, seed=3)
+        yield home
+
+
+def _flow_run(pathspec: str):
+    from metaflow import Run, namespace
+
+    namespace(None)
+    return Run(pathspec)
+
+
+def test_customer_run_with_failed_and_flaky_branches(trained_home: Path) -> None:
+    from models.training.runner import run_training
+
+    outcome = run_training("customer", trials=4, cv_folds=3, seed=7,
+                           algorithms="logistic_regression,random_forest,knn,"
+                                      "gradient_boosting,dummy",
+                           fail_algorithm="gradient_boosting", flaky_algorithm="knn")
+    assert outcome.model_version == "customer-v1"
+    run = _flow_run(outcome.pathspec)
+    assert run.successful
+    # the failed branch is recorded with its error, the others still ranked and registered
+    assert [f["algorithm"] for f in run.data.failures] == ["gradient_boosting"]
+    assert "failure drill" in run.data.failures[0]["error"]
+    knn_task = next(t for t in run["train"] if t.data.algorithm == "knn")
+    assert knn_task.data.attempts == 2                       # @retry retried the flaky branch
+    # what the warehouse says matches the artifact, its card and the run
+    version = get_version(outcome.model_version)
+    assert file_sha256(version.artifact_path) == version.sha256
+    card = json.loads((version.artifact_path.parent / "card.json").read_text())
+    assert card["pathspec"] == outcome.pathspec == version.card["pathspec"]
+    winner = run.data.summary.winner
+    assert card["metrics"] == winner.metrics == version.card["metrics"]
+    assert (version.artifact_path.parent / "reference.parquet").exists()
+    assert aliases("customer") == {"challenger": outcome.model_version}
+    with connect(read_only=True) as con:
+        results = dict(con.execute("SELECT algorithm, status FROM candidate_results"
+                                   " WHERE run_id = ?", [outcome.pathspec]).fetchall())
+        batches = con.execute("SELECT training_batches, winner_version FROM training_runs"
+                              " WHERE run_id = ?", [outcome.pathspec]).fetchone()
+    assert results["gradient_boosting"] == "failed"
+    assert {results[a] for a in ("logistic_regression", "random_forest", "knn", "dummy")} == {
+        "ok"}
+    assert batches == (["customer-2026-08-01", "customer-2026-08-02"], outcome.model_version)
+    # tuning never ends worse than the catalogue defaults on the same folds
+    for tuning in run.data.tunings.values():
+        assert tuning["best_score"] >= tuning["default_score"]
+    assert winner.metrics["accuracy"] > 0.80
+    reports = version.card["reports"]
+    assert Path(reports["model_report"]).exists() and Path(reports["production_report"]).exists()
+
+
+def test_medical_winner_meets_rare_class_targets(trained_home: Path) -> None:
+    from models.training.runner import run_training
+
+    outcome = run_training("medical", trials=3, cv_folds=3,
+                           algorithms="logistic_regression,svm,dummy")
+    per_class = get_version(outcome.model_version).card["metrics"]["per_class"]
+    assert all(c["f1"] > 0.75 for c in per_class.values()), per_class
+    assert per_class["Rare Disease C"]["sensitivity"] > 0.90
+    assert per_class["Very Rare Disease D"]["sensitivity"] > 0.90
+
+
+def test_news_through_the_command_line_with_defaults(trained_home: Path) -> None:
+    overnight = str(Path(sys.executable).parent / "overnight")
+    out = subprocess.run(
+        [overnight, "train", "--dataset", "news", "--no-optimize", "--quiet",
+         "--algorithms", "naive_bayes,logistic_regression,dummy"],
+        capture_output=True, text=True, timeout=900, env=os.environ)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "registered news-v1 as challenger of news" in out.stdout
+    card = get_version("news-v1").card
+    assert card["params"] == {}                       # optimize off: catalogue defaults
+    assert card["metrics"]["accuracy"] > 0.85
+
+
+def test_unknown_dataset_fails_fast_with_a_clear_line(trained_home: Path) -> None:
+    overnight = str(Path(sys.executable).parent / "overnight")
+    out = subprocess.run([overnight, "train", "--dataset", "weather", "--quiet"],
+                         capture_output=True, text=True, timeout=120, env=os.environ)
+    assert out.returncode == 1
+    assert "unknown dataset 'weather'" in out.stderr and "Traceback" not in out.stderr
