@@ -9,7 +9,8 @@ own:
   reference (the profile is built at training time; its build time is reported apart), then
   the nightly HTML (`render_html`: Evidently on 5000-row samples) timed apart;
 - evidently: `Report([DataDriftPreset()])` on the full reference and the full batch
-  (`monitoring.drift.evidently_verdict`, which reads the verdicts from `snapshot.dict()`).
+  (`monitoring.drift.evidently_report.evidently_verdict`, which reads the verdicts from
+  `snapshot.dict()`).
 
 Importing Evidently (3-10 s, once per process) is outside both timings, and each path
 first runs once, untimed, on 500 rows (Evidently's first report in a process pays several
@@ -101,7 +102,9 @@ def _import_evidently() -> float:
 
 def run_case(rows: int, scenario: str, path: str) -> dict[str, Any]:
     """One (size, scenario, path) in this process: the verdict, its time and peak memory."""
-    from monitoring.drift import build_profile, compute_drift, evidently_verdict, render_html
+    from monitoring.drift.evidently_report import evidently_verdict, render_html
+    from monitoring.drift.nightly import compute_drift
+    from monitoring.drift.profile import build_profile
 
     spec = bench_spec()
     reference = make_frame(REFERENCE_ROWS, False, seed=1)

@@ -27,7 +27,8 @@ from models.data.scenarios import Timeline
 from models.data.spec import feature_frame
 from models.learning.catalogue import get_algorithm
 from models.learning.fit import make_model, split_data
-from monitoring.drift import build_profile, compute_drift, prediction_column
+from monitoring.drift.nightly import compute_drift
+from monitoring.drift.profile import build_profile, prediction_column
 from monitoring.policy import Evidence, RetrainingPolicy, evaluate_triggers, policy_for
 
 POLICIES = ("never", "every_night", "schedule", "triggers")

@@ -49,8 +49,8 @@ from models.data.spec import DatasetSpec
 from models.evaluation.metrics import evaluate
 from models.evaluation.statistics import mcnemar_test
 from models.learning.ensembles.base import ensemble_of
+from models.registry.artifacts import HOLDOUT_FILE
 from models.registry.versions import get_alias, get_version, load_judged_model, load_model, promote
-from models.reports.production import HOLDOUT_FILE
 from monitoring.policy import declared_targets
 from warehouse import connect, transaction
 from warehouse.errors import OvernightError

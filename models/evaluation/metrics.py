@@ -28,6 +28,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from models.evaluation.review import answered, below_threshold
 from warehouse.errors import OvernightError
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(20))
@@ -245,7 +246,7 @@ def evaluate(
         result.update(_cost_metrics(true_idx, pred_idx, _check_cost_matrix(cost_matrix, k)))
 
     if confidence_threshold is not None:
-        confident = confidence >= confidence_threshold
+        confident = answered(confidence, confidence_threshold)
         result["review_share"] = float(1.0 - confident.mean())
         result["accuracy_when_confident"] = (
             float(correct[confident].mean()) if confident.any() else None
@@ -286,7 +287,7 @@ def predict_with_review(proba: Any, classes: Sequence[str], threshold: float) ->
             "predicted_class": pd.Series([class_list[i] for i in index], dtype=object),
             "predicted_index": index.astype(int),
             "confidence": confidence.astype(float),
-            "needs_review": confidence < threshold,
+            "needs_review": below_threshold(confidence, threshold),
         }
     )
 
@@ -308,7 +309,7 @@ def coverage_curve(
     correct = pred_idx == true_idx
     points: list[dict[str, Any]] = []
     for threshold in DEFAULT_THRESHOLDS if thresholds is None else thresholds:
-        covered = confidence >= threshold
+        covered = answered(confidence, threshold)
         count = int(covered.sum())
         points.append(
             {

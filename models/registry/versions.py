@@ -33,6 +33,7 @@ import joblib
 
 from models.data.spec import DatasetSpec
 from models.registry import legacy_names, signing
+from models.registry.artifacts import CARD_FILE, MODEL_FILE
 from models.registry.manifest import alias_snapshot, publish_from_warehouse, publish_snapshot
 from warehouse import connect, get_settings, transaction
 from warehouse.errors import OvernightError
@@ -126,7 +127,7 @@ def register_model(
     key = signing.signing_key(create=True)        # a key problem stops before anything is written
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
     try:
-        artifact = staging / "model.joblib"
+        artifact = staging / MODEL_FILE
         joblib.dump(model, artifact, compress=3)
         sha = file_sha256(artifact)
         for name, source in (attachments or {}).items():
@@ -144,11 +145,11 @@ def register_model(
                 "classes": list(spec.classes), "input_schema": spec.model_dump(mode="json"),
                 "metrics": metrics, "params": params or {}, "training_batches": training_batches,
                 "libraries": library_versions(), "code_version": code_version(),
-                "sha256": sha, "artifact": "model.joblib",
+                "sha256": sha, "artifact": MODEL_FILE,
                 "attachments": sorted(attachments or {}),
                 "trained_at": trained.isoformat(), **(extra or {}),
             }
-            (staging / "card.json").write_text(json.dumps(card, indent=2, default=str))
+            (staging / CARD_FILE).write_text(json.dumps(card, indent=2, default=str))
             if final.exists():          # left over by a crash before its row was committed
                 shutil.rmtree(final)
             os.replace(staging, final)
@@ -156,14 +157,14 @@ def register_model(
                 "INSERT INTO model_versions (model_version, dataset, version, algorithm, run_id,"
                 " artifact_path, sha256, card, metrics, training_batches, trained_at, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [name, spec.name, version, algorithm, run_id, str(final / "model.joblib"), sha,
+                [name, spec.name, version, algorithm, run_id, str(final / MODEL_FILE), sha,
                  json.dumps(card, default=str), json.dumps(metrics, default=str),
                  training_batches, trained, _now()],
             )
-            signature = _record_signature(con, name, spec.name, final / "model.joblib", sha,
+            signature = _record_signature(con, name, spec.name, final / MODEL_FILE, sha,
                                           card, key)
             registered = ModelVersion(name, spec.name, version, algorithm,
-                                      final / "model.joblib", sha, card, signature)
+                                      final / MODEL_FILE, sha, card, signature)
             try:
                 if within is not None:
                     within(con, registered)

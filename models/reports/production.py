@@ -16,10 +16,9 @@ import markdown
 import pandas as pd
 
 from models.data.spec import DatasetSpec
+from models.registry.artifacts import HOLDOUT_FILE, REFERENCE_FILE  # noqa: F401  TEMP
 
 REFERENCE_ROWS = 5_000
-REFERENCE_FILE = "reference.parquet"
-HOLDOUT_FILE = "holdout.parquet"
 
 
 def save_reference(frame: pd.DataFrame, spec: DatasetSpec, path: Path, *,

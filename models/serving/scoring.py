@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from models.data.spec import DatasetSpec, feature_frame
+from models.evaluation.review import below_threshold
 from models.learning.imbalance import CostSensitiveClassifier
 from models.serving import prediction_ids
 
@@ -83,7 +84,7 @@ def review_flags(frame: pd.DataFrame, spec: DatasetSpec, confidence: np.ndarray
     """
     total = len(spec.feature_names)
     missing = missing_counts(frame, spec)
-    low = confidence < spec.confidence_threshold
+    low = below_threshold(confidence, spec.confidence_threshold)
     reasons: list[str | None] = []
     for count, is_low, value in zip(missing.tolist(), low.tolist(), confidence.tolist(),
                                     strict=True):

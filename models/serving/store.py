@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from models.data.datasets import BUILTIN, builtin
 from models.data.spec import DatasetSpec
 from models.registry import legacy_names, manifest, signing
+from models.registry.artifacts import REFERENCE_FILE
 from models.serving.schemas import record_model
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,6 @@ class LoadedModel:
         """Typical values of the training data (the baseline of per-row explanations)."""
         if self._reference is None:
             from models.evaluation.explain import reference_values
-            from models.reports.production import REFERENCE_FILE
 
             path = self.artifact_path.parent / REFERENCE_FILE
             frame = pd.read_parquet(path) if path.exists() else pd.DataFrame(

@@ -19,21 +19,20 @@ from models.data.datasets import BUILTIN
 from models.data.generators.base import STABLE, DriftState
 from models.data.spec import feature_frame
 from models.learning.catalogue import build_model
+from models.registry.artifacts import PROFILE_FILE
 from models.registry.versions import register_model
 from models.reports.production import save_reference
-from monitoring.drift import (
-    PROFILE_FILE,
-    DriftError,
+from monitoring.drift.evidently_report import evidently_verdict
+from monitoring.drift.nightly import compute_drift, run_drift_report
+from monitoring.drift.profile import (
     build_profile,
-    compute_drift,
-    evidently_verdict,
     load_profile,
     prediction_column,
     profile_for_version,
-    run_drift_report,
     save_profile,
-    wasserstein_distance_sorted,
 )
+from monitoring.drift.statistics import wasserstein_distance_sorted
+from monitoring.drift.verdict import DriftError
 from warehouse import connect
 
 TRAIN_DAY = date(2026, 3, 1)
@@ -257,7 +256,7 @@ def test_profile_for_version_builds_once_and_reuses(
 def test_html_keeps_the_drift_section_when_evidently_cannot_score_labels(tmp_path: Path) -> None:
     """A binary task without probabilities: Evidently's classification fails, drift stays."""
     from models.data.spec import DatasetSpec, FeatureSpec
-    from monitoring.drift import render_html
+    from monitoring.drift.evidently_report import render_html
 
     spec = DatasetSpec(name="pairs", kind="tabular", target="label", classes=("no", "yes"),
                        features=(FeatureSpec(name="x", type="numeric"),))

@@ -368,7 +368,7 @@ def test_every_awkward_name_at_once_from_ingest_to_the_board(
                       and "Width" in s["properties"]]
     assert record_schemas and list(record_schemas[0]["properties"]) == names[:-1]
 
-    from monitoring.drift import run_drift_report
+    from monitoring.drift.nightly import run_drift_report
 
     with connect(read_only=True) as con:
         batch_id = con.execute("SELECT batch_id FROM batches WHERE dataset = 'nasty'"
