@@ -23,7 +23,7 @@ from models.data.batches import StoredBatch, generate_batch
 from models.data.datasets import BUILTIN
 from models.data.ingest import ingest_file
 from models.data.scenarios import SCENARIOS, ScenarioError, load_timeline, single_scenario
-from orchestration.demo import DEMO_NIGHTS, DEMO_START, run_demo
+from orchestration.demo import DEMO_NIGHTS, DEMO_START, NightProgress, run_demo
 from orchestration.output import OutputFormat, print_frame
 from warehouse import OvernightError, connect, get_settings, migrate
 from warehouse.connection import connect_sandbox
@@ -257,7 +257,7 @@ def reset_spec_command(
 
     The new spec is the next revision: earlier batches stay for lineage and reports, but only
     batches ingested under the new spec are trained on."""
-    from models.registry.spec_change import change_spec
+    from models.registry.versions.spec_change import change_spec
 
     print(change_spec(name, spec, before_write=init_warehouse))
 
@@ -298,7 +298,8 @@ def train(
         outcome = run_training(dataset, max_workers=max_workers, on_line=lambda _line: None,
                                **params)
     else:
-        with TrainingProgress(dataset, err, verbose=verbose) as progress:
+        with TrainingProgress(dataset, err, verbose=verbose,
+                              trials=trials if optimize else None) as progress:
             outcome = run_training(dataset, max_workers=max_workers, on_line=progress.on_line,
                                    **params)
     version = outcome.model_version
@@ -369,7 +370,9 @@ def demo(
     print(f"overnight demo: {nights} nights from {first} for customer, medical and news "
           "(Prefect nightly flow, Metaflow training, Evidently drift reports)...")
     started = time.perf_counter()
-    summary = run_demo(first, nights, get_settings().seed if seed is None else seed, rows)
+    with NightProgress(err) as progress:
+        summary = run_demo(first, nights, get_settings().seed if seed is None else seed, rows,
+                           observe=progress.observe)
     print_frame(summary, OutputFormat.table, title=f"overnight demo: {nights} nights")
     settings = get_settings()
     print(f"done in {time.perf_counter() - started:.0f} s. Where everything lives:")
@@ -419,7 +422,9 @@ def backfill(
     from orchestration.demo import summary_frame
     from orchestration.flows import backfill as backfill_flow
 
-    rows = backfill_flow(start, end, dataset, timeline, start, get_settings().seed)
+    with NightProgress(err) as progress:
+        rows = backfill_flow(start, end, dataset, timeline, start, get_settings().seed,
+                             observe=progress.observe)
     print_frame(summary_frame(rows), OutputFormat.table, title="backfill")
 
 

@@ -2,15 +2,25 @@
 
 It runs the same Prefect flows as production (`backfill` over the demo week, with the shipped
 drift timeline) against Prefect's local ephemeral API, with training settings sized for a
-small machine, and returns one summary row per night and dataset.
+small machine, and returns one summary row per night and dataset. While it runs,
+`NightProgress` shows a row per night and dataset as its stages finish.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from rich.console import Console, RenderableType
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from orchestration.night import DatasetNight, NightObserver
 
 DEMO_START = date(2026, 11, 16)
 DEMO_NIGHTS = 7
@@ -26,14 +36,106 @@ DEMO_TRAINING: dict[str, Any] = {
 
 
 def run_demo(start: date = DEMO_START, nights: int = DEMO_NIGHTS, seed: int = 42,
-             rows: int | None = None, training: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Run the demo's nights through the Prefect flows; one summary row per night and dataset."""
+             rows: int | None = None, training: dict[str, Any] | None = None,
+             observe: NightObserver | None = None) -> pd.DataFrame:
+    """Run the demo's nights through the Prefect flows; one summary row per night and dataset.
+    `observe` is told about each night and dataset as its stages finish (`NightProgress`)."""
     from orchestration.flows import backfill, demo_timeline_path
 
     end = start + timedelta(days=nights - 1)
     rows_out = backfill(start.isoformat(), end.isoformat(), None, demo_timeline_path(),
-                        start.isoformat(), seed, rows, training or DEMO_TRAINING)
+                        start.isoformat(), seed, rows, training or DEMO_TRAINING, observe)
     return summary_frame(rows_out)
+
+
+STAGE_NAMES = {"ingest": "ingest", "monitor": "drift", "decide": "decide", "train": "train",
+               "promote": "gate"}
+MARKS = {"ok": "✓", "skipped": "-", "failed": "✗ failed"}
+
+
+def _stage_cell(row: DatasetNight, stage: str, status: str) -> str:
+    """One stage of a progress row: what it found when that says more than a tick."""
+    name = STAGE_NAMES.get(stage, stage)
+    if status != "ok":
+        return f"{name} {MARKS.get(status, status)}"
+    if stage == "ingest" and row.batch_status not in (None, "accepted"):
+        return f"ingest ✓ {row.batch_status}"
+    if stage == "monitor" and row.drift_share is not None:
+        return f"drift {row.drift_share:.0%}{' DRIFT' if row.dataset_drift else ''} ✓"
+    if stage == "decide":
+        return "decide: " + ("retrain" if row.retrain else "keep")
+    if stage == "train" and row.challenger:
+        return f"train ✓ {row.challenger}"
+    if stage == "promote":
+        return "gate: " + ("promoted" if row.promoted else "refused")
+    return f"{name} ✓"
+
+
+def progress_line(row: DatasetNight, seconds: float | None = None, *,
+                  done: bool = False) -> str:
+    """A night and dataset on one line: its stages so far, then (once done) the champion and
+    how long it took; a night found already done in the warehouse says so."""
+    cells = [_stage_cell(row, stage, status) for stage, status in row.stages.items()]
+    line = f"{row.night} {row.dataset:<10} " + "  ".join(cells)
+    if done:
+        line += f"  champion {row.champion or '-'}"
+    if seconds is not None:
+        line += f"  ({seconds:.0f} s)"
+    elif done and (row.reason or "").endswith("(already done)"):
+        line += "  (already done)"
+    return line
+
+
+class NightProgress:
+    """Live progress of nights run in this process: on a terminal, the current night and
+    dataset as a spinner row that fills in as its stages finish, each finished one printed
+    above it; elsewhere (CI, logs) one plain line per finished night and dataset.
+
+    Pass `observe` to `run_demo` or the `backfill`/`nightly` flows (a `NightObserver`)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live: Live | None = None
+        self.started: dict[tuple[str, str], float] = {}
+        self.current: tuple[DatasetNight, float] | None = None
+        self.spinner = Spinner("dots")
+
+    def __enter__(self) -> NightProgress:
+        if self.console.is_terminal:
+            self.live = Live(self, console=self.console, transient=True, refresh_per_second=4)
+            self.live.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    def __rich__(self) -> RenderableType:
+        """The live row: the night and dataset under way, the stage it is in (the next one
+        not finished: training can take minutes) and its elapsed seconds."""
+        if self.current is None:
+            return Text("")
+        row, started = self.current
+        under_way = next((name for stage, name in STAGE_NAMES.items()
+                          if stage not in row.stages), None)
+        line = progress_line(row) + (f"  {under_way} …" if under_way else "")
+        self.spinner.update(text=Text(f"{line}  ({time.perf_counter() - started:.0f} s)"))
+        return self.spinner
+
+    def observe(self, row: DatasetNight, event: str) -> None:
+        """A `NightObserver`: keep the row under way, print it once it is done."""
+        key = (row.night, row.dataset)
+        if event == "start":
+            self.started[key] = time.perf_counter()
+        started = self.started.get(key)
+        if event != "done":
+            self.current = (row, started if started is not None else time.perf_counter())
+            return
+        self.current = None
+        seconds = None if started is None else time.perf_counter() - started
+        self.console.print(progress_line(row, seconds, done=True), markup=False,
+                           highlight=False)
 
 
 def summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from models.data.datasets import BUILTIN
 from models.data.scenarios import DEMO_TIMELINE, load_timeline
 from orchestration.night import (
     DatasetNight,
+    NightObserver,
     NightPlan,
     StageSkipped,
     TrainingSettings,
@@ -83,9 +84,10 @@ def _parse(night: date | str | None) -> date:
 
 
 @flow(name="dataset-night", flow_run_name="{dataset}-{night}", log_prints=True)
-def dataset_night(plan: NightPlan, dataset: str, night: str) -> DatasetNight:
+def dataset_night(plan: NightPlan, dataset: str, night: str,
+                  observe: NightObserver | None = None) -> DatasetNight:
     """One dataset's night as a subflow, so each dataset reads on its own in the UI."""
-    return run_dataset_night(plan, dataset, call=_prefect_call(dataset))
+    return run_dataset_night(plan, dataset, call=_prefect_call(dataset), observe=observe)
 
 
 def build_plan(night: date | str | None = None, datasets: list[str] | None = None,
@@ -118,8 +120,12 @@ def nightly(night: str | None = None, datasets: list[str] | None = None,
             timeline_file: str | None = None, timeline_start: str | None = None,
             seed: int = 42, rows: int | None = None, force_retrain: bool = False,
             training: dict[str, Any] | None = None,
-            drills: list[str] | None = None) -> list[dict[str, Any]]:
-    """The nightly loop for every configured dataset (default: the built-in ones, today UTC)."""
+            drills: list[str] | None = None,
+            observe: NightObserver | None = None) -> list[dict[str, Any]]:
+    """The nightly loop for every configured dataset (default: the built-in ones, today UTC).
+
+    `observe` (in-process callers only, e.g. the command line's live progress) is told about
+    each dataset's night as its stages finish."""
     plan = build_plan(night, datasets, timeline_file, timeline_start, seed, rows,
                       force_retrain, training, drills)
     logger = get_run_logger()
@@ -140,7 +146,7 @@ def nightly(night: str | None = None, datasets: list[str] | None = None,
         logger.warning("collecting serving logs failed: %s", collected.message)
     results = []
     for dataset in plan.datasets:
-        result = dataset_night(plan, dataset, plan.night.isoformat())
+        result = dataset_night(plan, dataset, plan.night.isoformat(), observe)
         logger.info("%s %s: %s", plan.night, dataset, result.stages)
         results.append(result)
     create_markdown_artifact(markdown=night_summary_markdown(plan.night, results) + collect_note,
@@ -153,8 +159,10 @@ def nightly(night: str | None = None, datasets: list[str] | None = None,
 def backfill(start: str, end: str, datasets: list[str] | None = None,
              timeline_file: str | None = None, timeline_start: str | None = None,
              seed: int = 42, rows: int | None = None,
-             training: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The nightly loop for each date from start to end, in order (re-runs are idempotent)."""
+             training: dict[str, Any] | None = None,
+             observe: NightObserver | None = None) -> list[dict[str, Any]]:
+    """The nightly loop for each date from start to end, in order (re-runs are idempotent);
+    `observe` is handed to every night (see `nightly`)."""
     first, last = _parse(start), _parse(end)
     if last < first:
         raise ValueError(f"backfill end {last} is before start {first}")
@@ -162,7 +170,8 @@ def backfill(start: str, end: str, datasets: list[str] | None = None,
     day = first
     while day <= last:
         rows_out += nightly(day.isoformat(), datasets, timeline_file,
-                            timeline_start or first.isoformat(), seed, rows, False, training)
+                            timeline_start or first.isoformat(), seed, rows, False, training,
+                            None, observe)
         day += timedelta(days=1)
     return rows_out
 

@@ -14,6 +14,7 @@ stops only this dataset's night. Nothing here knows about Prefect.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from collections.abc import Callable
@@ -246,20 +247,28 @@ def promote_stage(plan: NightPlan, dataset: str, challenger: str) -> dict[str, A
 
 
 StageRunner = Callable[[str, Callable[[], Any]], Any]
+NightObserver = Callable[[DatasetNight, str], None]
+"""Told `(row, event)` as one dataset's night goes, for live progress: event is "start", then
+a stage's name once it finished (ok, skipped or failed: `row.stages` says which, and the row
+already holds what the stage found), then "done" with the final row."""
 
 
-def run_dataset_night(plan: NightPlan, dataset: str,
-                      call: StageRunner | None = None) -> DatasetNight:
+def run_dataset_night(plan: NightPlan, dataset: str, call: StageRunner | None = None,
+                      observe: NightObserver | None = None) -> DatasetNight:
     """All stages of one dataset's night, each recorded; a failure stops only this dataset.
 
     `call(stage, fn)` runs one stage (the Prefect flow passes one that runs it as a task with
-    retries); by default the stage function is called directly.
+    retries); by default the stage function is called directly. `observe` (optional) is
+    told about the night as its stages finish (see `NightObserver`).
     """
     call = call or (lambda stage, fn: fn())
+    tell = _safe(observe)
     done = recorded_night(plan, dataset)
     if done is not None:
+        tell(done, "done")
         return done
     out = DatasetNight(night=plan.night.isoformat(), dataset=dataset)
+    tell(out, "start")
 
     def stage(name: str, fn: Callable[[], Any]) -> Any:
         def drilled() -> Any:
@@ -273,6 +282,7 @@ def run_dataset_night(plan: NightPlan, dataset: str,
             record_stage(plan, dataset, name, "skipped", started=started,
                          seconds=time.perf_counter() - clock, detail=str(skipped))
             out.stages[name] = "skipped"
+            tell(out, name)
             return None
         except Exception as error:
             message = f"{type(error).__name__}: {error}"
@@ -281,40 +291,70 @@ def run_dataset_night(plan: NightPlan, dataset: str,
             alert_failed_step(dataset, plan.night, name, message[:500])
             out.stages[name] = "failed"
             out.failed_stage = name
+            tell(out, name)
             raise
         record_stage(plan, dataset, name, "ok", started=started,
                      seconds=time.perf_counter() - clock, detail=_detail(name, value))
         out.stages[name] = "ok"
+        _keep(out, name, value)
+        tell(out, name)
         return value
+
+    def skip(name: str, why: str) -> None:
+        _skip(plan, dataset, name, why, out)
+        tell(out, name)
 
     try:
         batch = stage("ingest", lambda: ingest_stage(plan, dataset))
         if batch is not None:
-            out.batch_id, out.batch_status = batch.batch_id, batch.status
-            monitored = stage("monitor", lambda: monitor_stage(plan, dataset, batch))
+            stage("monitor", lambda: monitor_stage(plan, dataset, batch))
         else:
-            monitored = None
-            _skip(plan, dataset, "monitor", "no batch tonight", out)
-        if monitored:
-            out.drift_share, out.dataset_drift = (monitored["drift_share"],
-                                                  monitored["dataset_drift"])
-            out.report, out.accuracy = monitored["report"], monitored["accuracy"]
+            skip("monitor", "no batch tonight")
         decision = stage("decide", lambda: decide_stage(plan, dataset, batch))
-        out.retrain, out.reason = decision["retrain"], decision["reason"]
         challenger = None
         if decision["retrain"]:
-            challenger = out.challenger = stage("train", lambda: train_stage(plan, dataset))
+            challenger = stage("train", lambda: train_stage(plan, dataset))
         else:
-            _skip(plan, dataset, "train", "the policy decided not to retrain", out)
+            skip("train", "the policy decided not to retrain")
         if challenger:
-            gate = stage("promote", lambda: promote_stage(plan, dataset, challenger))
-            out.promoted, out.gate = gate["promoted"], gate["gate"]
+            stage("promote", lambda: promote_stage(plan, dataset, challenger))
         else:
-            _skip(plan, dataset, "promote", "no challenger tonight", out)
+            skip("promote", "no challenger tonight")
     except Exception:  # recorded and alerted by `stage`; the other datasets go on
         pass
     out.champion = get_alias(dataset, "champion")
+    tell(out, "done")
     return out
+
+
+def _safe(observe: NightObserver | None) -> NightObserver:
+    """The observer, made harmless: a broken progress display must not change the night."""
+    def tell(row: DatasetNight, event: str) -> None:
+        if observe is None:
+            return
+        try:
+            observe(row, event)
+        except Exception:
+            logging.getLogger(__name__).warning("night observer failed on %s %s %s",
+                                                row.night, row.dataset, event, exc_info=True)
+    return tell
+
+
+def _keep(out: DatasetNight, stage: str, value: Any) -> None:
+    """Copy what a finished stage returned into the night's row (before observers see it)."""
+    if value is None:
+        return
+    if stage == "ingest":
+        out.batch_id, out.batch_status = value.batch_id, value.status
+    elif stage == "monitor":
+        out.drift_share, out.dataset_drift = value["drift_share"], value["dataset_drift"]
+        out.report, out.accuracy = value["report"], value["accuracy"]
+    elif stage == "decide":
+        out.retrain, out.reason = value["retrain"], value["reason"]
+    elif stage == "train":
+        out.challenger = value
+    elif stage == "promote":
+        out.promoted, out.gate = value["promoted"], value["gate"]
 
 
 def recorded_night(plan: NightPlan, dataset: str) -> DatasetNight | None:

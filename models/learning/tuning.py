@@ -5,11 +5,14 @@ after each fold the running mean is reported so the median pruner can stop a bad
 The catalogue's default parameters are always the first trial, so a tuned model is never
 worse than the defaults on the same folds. With `storage` (an RDB URL such as
 `sqlite:///optuna.db` or `postgresql://...`) trials of one study can run on many workers.
+Each finished trial prints one line (`on_trial`), which Metaflow forwards as a task line: the
+command line counts them for its progress.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +40,26 @@ class TuningResult:
     trials: list[dict[str, Any]] = field(default_factory=list)
 
 
+def print_line(line: str) -> None:
+    """Default `on_trial`: flushed at once, so a Metaflow task's line shows up as it happens."""
+    print(line, flush=True)
+
+
+def trial_line(algorithm: str, total: int, on_trial: Callable[[str], None]) -> Callable[..., None]:
+    """An Optuna callback: `ALGORITHM: trial K/TOTAL done (best macro F1 0.812)` per finished
+    trial (complete, pruned or failed), K counting the trials of this `optimize` call."""
+    finished = 0
+
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        nonlocal finished
+        finished += 1
+        scores = [t.value for t in study.trials
+                  if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+        best = f"best macro F1 {max(scores):.3f}" if scores else "no score yet"
+        on_trial(f"{algorithm}: trial {finished}/{total} done ({best})")
+    return callback
+
+
 def fold_score(model: Any, x: Any, y: Any, train: np.ndarray, test: np.ndarray) -> float:
     fitted = clone(model).fit(x.iloc[train], y.iloc[train])
     return float(f1_score(y.iloc[test], fitted.predict(x.iloc[test]), average="macro",
@@ -45,8 +68,10 @@ def fold_score(model: Any, x: Any, y: Any, train: np.ndarray, test: np.ndarray) 
 
 def tune(spec: DatasetSpec, x: Any, y: Any, algorithm: str, make_model: Any, *,
          trials: int = 20, timeout: float | None = None, folds: int = 3, seed: int = 0,
-         storage: str | None = None, study_name: str | None = None) -> TuningResult:
-    """Search the algorithm's space; `make_model(params)` builds an unfitted pipeline."""
+         storage: str | None = None, study_name: str | None = None,
+         on_trial: Callable[[str], None] | None = print_line) -> TuningResult:
+    """Search the algorithm's space; `make_model(params)` builds an unfitted pipeline.
+    `on_trial` gets a line per finished trial (None: silent)."""
     entry = get_algorithm(algorithm, spec.kind)
     splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y))
     study = optuna.create_study(
@@ -73,8 +98,10 @@ def tune(spec: DatasetSpec, x: Any, y: Any, algorithm: str, make_model: Any, *,
 
     start = time.perf_counter()
     has_space = bool(_space_names(entry.search_space, seed))
-    study.optimize(objective, n_trials=trials if has_space else 1, timeout=timeout,
-                   catch=(ValueError,))
+    n_trials = trials if has_space else 1
+    callbacks = [trial_line(algorithm, n_trials, on_trial)] if on_trial is not None else []
+    study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(ValueError,),
+                   callbacks=callbacks)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     default_trial = complete[0] if complete else None
     return TuningResult(

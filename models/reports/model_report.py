@@ -414,9 +414,9 @@ def leaderboard_table(leaderboard: Sequence[Mapping[str, Any]]) -> list[dict[str
 
 LEADERBOARD_INTRO = ("The candidates compared in this run. Performance first: a candidate whose "
                      "cross-validated macro F1 (selection_f1) is significantly below the best's "
-                     "(corrected resampled t-test on the same folds, p_vs_best < 0.05) is out "
-                     "of the tie group and cannot win; the multi-criteria score ranks the tied "
-                     "candidates only.")
+                     "(corrected resampled t-test on the same folds, p_vs_best < 0.05), or more "
+                     "than 0.01 below its mean, is out of the tie group and cannot win; the "
+                     "multi-criteria score ranks the tied candidates only.")
 
 
 def build_model_report(

@@ -59,8 +59,12 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                 " AND dataset = 'medical' AND stage = 'monitor'").fetchone()[0]
         before = counts()
         # the first backfill completes medical's failed night; a second one changes nothing
+        events: list[tuple[str, str, str, dict[str, str]]] = []
         results["backfill"] = backfill("2026-11-16", "2026-11-18", None, str(timeline),
-                                       "2026-11-16", 42, ROWS, TRAINING)
+                                       "2026-11-16", 42, ROWS, TRAINING,
+                                       lambda row, event: events.append(
+                                           (row.night, row.dataset, event, dict(row.stages))))
+        results["events"] = events
         middle = counts()
         backfill("2026-11-16", "2026-11-18", None, str(timeline), "2026-11-16", 42, ROWS,
                  TRAINING)
@@ -124,6 +128,20 @@ def test_backfill_is_idempotent(nights) -> None:
     assert medical["failed_stage"] is None and medical["stages"]["monitor"] == "ok"
 
 
+def test_backfill_tells_its_observer_as_stages_finish(nights) -> None:
+    events = nights["events"]
+    assert [(n, d) for n, d, event, _ in events if event == "done"] == [
+        (n, d) for n in ("2026-11-16", "2026-11-17", "2026-11-18")
+        for d in ("customer", "medical", "news")]
+    # medical's failed night runs again, stage by stage; the nights already done just report
+    medical = [(event, stages) for n, d, event, stages in events
+               if (n, d) == ("2026-11-17", "medical")]
+    assert [event for event, _ in medical] == ["start", "ingest", "monitor", "decide",
+                                               "train", "promote", "done"]
+    assert medical[2][1] == {"ingest": "ok", "monitor": "ok"}
+    assert len(events) == 8 + len(medical)
+
+
 def test_demo_command_end_to_end(tmp_path: Path) -> None:
     env = {**os.environ, "OVERNIGHT_HOME": str(tmp_path / "home")}
     env.pop("PREFECT_API_URL", None)
@@ -132,4 +150,9 @@ def test_demo_command_end_to_end(tmp_path: Path) -> None:
                          timeout=1500)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "overnight demo: 2 nights" in out.stdout and "customer-v1" in out.stdout
+    # off a terminal, the live progress is one line per finished night and dataset
+    progress = [line for line in out.stderr.splitlines() if line.startswith("2026-11-1")]
+    assert [line.split()[:2] for line in progress] == [
+        [n, d] for n in ("2026-11-16", "2026-11-17") for d in ("customer", "medical", "news")]
+    assert "decide: retrain" in progress[0] and "champion customer-v1" in progress[0]
     assert (tmp_path / "home" / "reports" / "drift").exists()
