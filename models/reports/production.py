@@ -16,7 +16,7 @@ import markdown
 import pandas as pd
 
 from models.data.spec import DatasetSpec
-from models.registry.artifacts import HOLDOUT_FILE, REFERENCE_FILE  # noqa: F401  TEMP
+from models.registry.artifacts import REFERENCE_FILE
 
 REFERENCE_ROWS = 5_000
 

@@ -37,14 +37,9 @@ from models.learning.fit import (
 )
 from models.learning.imbalance import IMBALANCE_STRATEGIES
 from models.learning.tuning import tune
+from models.registry.artifacts import HOLDOUT_FILE, JUDGED_MODEL_FILE, MODEL_FILE, REFERENCE_FILE
 from models.registry.versions import file_sha256, register_model, set_alias_in
-from models.reports.production import (
-    HOLDOUT_FILE,
-    REFERENCE_FILE,
-    production_report,
-    save_holdout,
-    save_reference,
-)
+from models.reports.production import production_report, save_holdout, save_reference
 from warehouse import connect, get_settings
 from warehouse.errors import OvernightError
 
@@ -55,7 +50,6 @@ TABULAR_DEFAULT = ("logistic_regression", "random_forest", "gradient_boosting", 
                    "dummy")
 TEXT_DEFAULT = ("naive_bayes", "logistic_regression", "linear_svm", "sgd", "dummy")
 IMBALANCED_SHARE = 0.15
-JUDGED_MODEL_FILE = "holdout_model.joblib"
 
 
 class TrainingDataError(OvernightError):
@@ -254,7 +248,7 @@ def fits_card(split: Split, winner: CandidateResult, refit: Refit, judged_sha256
     """The card's `fits`: which fit is the artifact, which one the figures and gate use."""
     scheme = winner.cv_scheme or {}
     return {
-        "artifact": {"file": "model.joblib", "fit": "refit_full", "rows": refit.n_rows,
+        "artifact": {"file": MODEL_FILE, "fit": "refit_full", "rows": refit.n_rows,
                      "seconds": refit.seconds,
                      "figures": "none: refitted on every labelled row, held-out ones included"},
         "judged": {"file": JUDGED_MODEL_FILE, "sha256": judged_sha256, "fit": "training split",

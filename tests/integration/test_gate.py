@@ -16,8 +16,9 @@ from sklearn.preprocessing import StandardScaler
 from models.data.generators import customer, medical
 from models.data.spec import feature_frame
 from models.learning.catalogue import build_model
+from models.registry.artifacts import HOLDOUT_FILE
 from models.registry.versions import aliases, promote, register_model, rollback
-from models.reports.production import HOLDOUT_FILE, save_holdout
+from models.reports.production import save_holdout
 from monitoring.gate import GateError, check_input_safety, judge, promote_validated, validate
 from warehouse import connect
 

@@ -27,14 +27,13 @@ from models.learning.fit import (
     split_data,
     summarise_candidates,
 )
+from models.registry.artifacts import HOLDOUT_FILE, JUDGED_MODEL_FILE
 from models.registry.versions import (
     ArtifactIntegrityError,
     get_version,
     load_judged_model,
     load_model,
 )
-from models.reports.production import HOLDOUT_FILE
-from models.training.steps import JUDGED_MODEL_FILE
 
 DAY = date(2026, 8, 1)
 SCHEME = {"name": "repeated stratified CV over the whole window", "rows": 400, "folds": 5,

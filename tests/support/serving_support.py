@@ -15,8 +15,9 @@ import pytest
 from models.data.datasets import builtin
 from models.data.generators.base import STABLE
 from models.learning.fit import make_model
+from models.registry.artifacts import REFERENCE_FILE
 from models.registry.versions import ModelVersion, promote, register_model
-from models.reports.production import REFERENCE_FILE, save_reference
+from models.reports.production import save_reference
 from warehouse import connect, get_settings, migrate
 
 DAY = date(2026, 11, 16)
