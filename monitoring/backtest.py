@@ -41,7 +41,8 @@ class NightResult:
     accuracy: float | None
     f1_macro: float | None
     rare_recall: float | None
-    drift_share: float | None
+    # the measured share of drifted columns (not the policy's `drift_share` threshold)
+    share_drifted: float | None
     retrained: bool
     reason: str
 
@@ -158,7 +159,7 @@ def simulate(dataset: str, timeline: Timeline, nights: int, *, start: date,
                 champion_version="simulated" if champion else None,
                 champion_accuracy=champion.accuracy if champion else None,
                 champion_f1=champion.f1_macro if champion else None, accuracy=accuracy,
-                f1_macro=f1, n_labelled=len(batch), drift_share=drift,
+                f1_macro=f1, n_labelled=len(batch), share_drifted=drift,
                 dataset_drift=None, model_age_days=(night - champion.trained_on).days
                 if champion else None,
                 new_labelled_rows=len(batch) * (night - champion.trained_on).days

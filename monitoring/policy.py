@@ -47,6 +47,7 @@ class RetrainingPolicy(BaseModel):
     max_f1_drop: float = Field(
         default=0.05, ge=0, le=1,
         description="Largest tolerated drop of macro F1 below the champion's training F1.")
+    # the threshold; the measured share of drifted columns is `Evidence.share_drifted`
     drift_share: float = Field(
         default=0.5, gt=0, le=1,
         description="Share of drifted columns from which drift fires (or dataset_drift true).")
@@ -77,7 +78,8 @@ class Evidence:
     accuracy: float | None = None
     f1_macro: float | None = None
     n_labelled: int | None = None
-    drift_share: float | None = None
+    # the measured share of drifted columns; the threshold is `RetrainingPolicy.drift_share`
+    share_drifted: float | None = None
     dataset_drift: bool | None = None
     model_age_days: float | None = None
     new_labelled_rows: int | None = None
@@ -218,15 +220,15 @@ def _drop(name: str, label: str, baseline: float | None, current: float | None,
 
 def _drift(ev: Evidence, policy: RetrainingPolicy) -> Trigger:
     threshold = policy.drift_share
-    if ev.drift_share is None and ev.dataset_drift is None:
+    if ev.share_drifted is None and ev.dataset_drift is None:
         return Trigger("data_drift", None, threshold, False,
                        "data drift abstains: no drift report tonight")
-    share_fired = ev.drift_share is not None and ev.drift_share >= threshold
+    share_fired = ev.share_drifted is not None and ev.share_drifted >= threshold
     fired = share_fired or bool(ev.dataset_drift)
-    share = ("unknown" if ev.drift_share is None else
-             f"{ev.drift_share:.2f} {'>=' if share_fired else '<'} {threshold:g}")
+    share = ("unknown" if ev.share_drifted is None else
+             f"{ev.share_drifted:.2f} {'>=' if share_fired else '<'} {threshold:g}")
     detected = ", dataset drift detected" if ev.dataset_drift else ""
-    return Trigger("data_drift", ev.drift_share, threshold, fired,
+    return Trigger("data_drift", ev.share_drifted, threshold, fired,
                    f"data drift (share of drifted columns {share}{detected})")
 
 
@@ -336,7 +338,7 @@ def gather_evidence(dataset: str, night_date: date, batch_id: str | None = None)
         accuracy=tonight["accuracy"] if tonight else None,
         f1_macro=tonight["f1_macro"] if tonight else None,
         n_labelled=int(tonight["n_labelled"]) if tonight else None,
-        drift_share=drift[0] if drift else None, dataset_drift=drift[1] if drift else None,
+        share_drifted=drift[0] if drift else None, dataset_drift=drift[1] if drift else None,
         model_age_days=age, new_labelled_rows=new_rows,
         last_retrain_date=last[0] if last else None,
     )

@@ -174,7 +174,7 @@ def test_open_alerts_filter_and_close(warehouse_path: Path) -> None:
 def test_helpers_for_the_nightly_loop(warehouse_path: Path) -> None:
     evidence = Evidence(dataset="customer", night_date=NIGHT, champion_version="customer-v1",
                         champion_accuracy=0.9, champion_f1=0.9, accuracy=0.7, f1_macro=0.7,
-                        n_labelled=500, drift_share=0.7, model_age_days=9)
+                        n_labelled=500, share_drifted=0.7, model_age_days=9)
     decision = evaluate_triggers(evidence, RetrainingPolicy())
     for _ in range(2):                                  # a re-run night adds nothing
         alerts = alerts_for_decision(decision)

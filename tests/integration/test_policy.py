@@ -34,7 +34,7 @@ POLICY = RetrainingPolicy()
 HEALTHY = Evidence(
     dataset="customer", night_date=NIGHT, champion_version="customer-v1",
     batch_id="customer-2026-06-10", champion_accuracy=0.90, champion_f1=0.88, accuracy=0.89,
-    f1_macro=0.86, n_labelled=500, drift_share=0.1, dataset_drift=False, model_age_days=2,
+    f1_macro=0.86, n_labelled=500, share_drifted=0.1, dataset_drift=False, model_age_days=2,
     new_labelled_rows=2000, last_retrain_date=None,
 )
 NO_CHAMPION = Evidence(dataset="customer", night_date=NIGHT, champion_version=None)
@@ -54,7 +54,7 @@ def test_healthy_night_fires_nothing() -> None:
 @pytest.mark.parametrize(("changes", "name", "phrase"), [
     ({"accuracy": 0.80}, "accuracy_drop", "accuracy drop 0.100 > 0.05"),
     ({"f1_macro": 0.80}, "f1_drop", "F1 drop 0.080 > 0.05"),
-    ({"drift_share": 0.6}, "data_drift", "data drift (share of drifted columns 0.60 >= 0.5)"),
+    ({"share_drifted": 0.6}, "data_drift", "data drift (share of drifted columns 0.60 >= 0.5)"),
     ({"dataset_drift": True}, "data_drift", "dataset drift detected"),
     ({"model_age_days": 9}, "model_age", "model age 9 days > 7"),
     ({"new_labelled_rows": 26000}, "new_labelled_rows",
@@ -84,7 +84,7 @@ def test_performance_abstains_on_few_labels() -> None:
 
 
 def test_cooldown_holds_the_day_after_a_retrain() -> None:
-    drifted = replace(HEALTHY, drift_share=0.7, last_retrain_date=date(2026, 6, 9))
+    drifted = replace(HEALTHY, share_drifted=0.7, last_retrain_date=date(2026, 6, 9))
     decision = evaluate_triggers(drifted, POLICY)
     assert not decision.retrain and decision.cooldown_held
     assert [t.name for t in decision.fired] == ["data_drift"]
@@ -204,7 +204,7 @@ def test_gather_evidence_reads_the_champion(warehouse_path: Path) -> None:
         dataset="customer", night_date=NIGHT, champion_version="customer-v1",
         batch_id="customer-2026-06-10", champion_accuracy=0.9, champion_f1=0.85,
         accuracy=0.8, f1_macro=evidence.f1_macro, n_labelled=150,
-        drift_share=0.3, dataset_drift=False, model_age_days=9, new_labelled_rows=3800,
+        share_drifted=0.3, dataset_drift=False, model_age_days=9, new_labelled_rows=3800,
         last_retrain_date=date(2026, 6, 9))
 
     decision = decide("customer", NIGHT, "customer-2026-06-10")
