@@ -11,6 +11,17 @@ rest with one line before anything runs; the sandbox's settings are the second w
 read inside a SELECT, e.g. `read_csv` or `FROM 'file.csv'`, is refused by DuckDB itself).
 No named report reads the landing Parquet files (every view is over warehouse tables), so
 every report runs in the sandbox too.
+
+The status board (`monitoring.board`) asks these same questions through `run_report`, so a
+figure on the board and the CLI's report come from one query; the board narrows the rows to
+its sidebar's datasets and dates, and keeps its own SQL only for questions no report asks.
+
+Shadow agreement pairs a served prediction with the shadow one on dataset, request id and the
+record's inputs. The dataset belongs in the key: a request id is the client's `X-Request-ID`
+when it sends a valid one, so two requests to two datasets may share it, and two datasets of
+the same spec have records with identical inputs; without the dataset, a served answer of one
+dataset would be compared with the shadow answer of another. (Model version names do carry
+their dataset, but the pairs are not joined on them: the served and shadow versions differ.)
 """
 
 from __future__ import annotations
@@ -35,6 +46,8 @@ class Report:
 
 
 _DATASET = "($dataset::VARCHAR IS NULL OR dataset = $dataset::VARCHAR)"
+# Training metrics of a champion, out of its version's metrics JSON (constant SQL names).
+_CHAMPION_METRICS = ("accuracy", "f1_macro", "balanced_accuracy")
 
 REPORTS: dict[str, Report] = {
     r.name: r
@@ -55,10 +68,14 @@ REPORTS: dict[str, Report] = {
                ("dataset", "batch", "limit")),
         Report("leaderboard", "Candidate results of training runs, best first.",
                "SELECT * FROM v_leaderboard WHERE " + _DATASET +
-               " AND ($run::VARCHAR IS NULL OR run_id = $run::VARCHAR)",
+               " AND ($run::VARCHAR IS NULL OR run_id = $run::VARCHAR)"
+               " ORDER BY trained_at DESC NULLS LAST, dataset, run_id, rank NULLS LAST,"
+               " algorithm",
                ("dataset", "run")),
         Report("champions", "The model serving each dataset now.",
-               "SELECT a.dataset, a.model_version, m.algorithm, m.trained_at, a.updated_at"
+               "SELECT a.dataset, a.model_version, m.algorithm, m.trained_at, a.updated_at, " +
+               ", ".join(f"TRY_CAST(m.metrics ->> '$.{name}' AS DOUBLE) AS {name}"
+                         for name in _CHAMPION_METRICS) +
                " FROM model_aliases a LEFT JOIN model_versions m USING (model_version)"
                " WHERE a.alias = 'champion' AND ($dataset::VARCHAR IS NULL"
                " OR a.dataset = $dataset::VARCHAR) ORDER BY a.dataset",
@@ -82,13 +99,14 @@ REPORTS: dict[str, Report] = {
                " SELECT s.dataset, s.predicted_at::DATE AS day, s.model_version AS served_by,"
                " h.model_version AS shadow, count(*) AS pairs,"
                " avg((s.predicted_class = h.predicted_class)::INTEGER) AS agreement"
-               " FROM served s JOIN shadow h ON h.request_id = s.request_id"
-               " AND h.inputs::VARCHAR = s.inputs::VARCHAR"
+               " FROM served s JOIN shadow h ON h.dataset = s.dataset"
+               " AND h.request_id = s.request_id AND h.inputs::VARCHAR = s.inputs::VARCHAR"
                " WHERE ($dataset::VARCHAR IS NULL OR s.dataset = $dataset::VARCHAR)"
-               " GROUP BY ALL ORDER BY s.dataset, day",
+               " GROUP BY ALL ORDER BY s.dataset, day, served_by, shadow",
                ("dataset",)),
         Report("drift_trend", "Share of drifted columns per night.",
-               "SELECT * FROM v_drift_trend WHERE " + _DATASET, ("dataset",)),
+               "SELECT * FROM v_drift_trend WHERE " + _DATASET +
+               " ORDER BY dataset, night_date", ("dataset",)),
         Report("daily_accuracy", "Accuracy of served predictions per day, over labelled ones.",
                "SELECT * FROM v_daily_accuracy WHERE " + _DATASET, ("dataset",)),
         Report("lineage", "From a prediction to its model, training run and training batches.",
@@ -98,13 +116,14 @@ REPORTS: dict[str, Report] = {
                "SELECT night_date, dataset, retrain, reason, model_version, triggers"
                " FROM retraining_decisions WHERE " + _DATASET +
                " ORDER BY night_date DESC, dataset", ("dataset",)),
-        Report("alerts", "Alerts, open ones unless a status is given.",
-               "SELECT created_at, severity, dataset, kind, message, status FROM alerts"
-               " WHERE " + _DATASET + " AND status = coalesce($status::VARCHAR, 'open')"
-               " ORDER BY created_at DESC", ("dataset", "status")),
+        Report("alerts", "Alerts, open ones unless a status is given (all: any status).",
+               "SELECT created_at, severity, dataset, kind, message, status, delivered,"
+               " closed_at, alert_id, details FROM alerts WHERE " + _DATASET +
+               " AND ($status::VARCHAR = 'all' OR status = coalesce($status::VARCHAR, 'open'))"
+               " ORDER BY created_at DESC, alert_id", ("dataset", "status")),
         Report("nights", "Nightly runs: each stage's outcome and duration.",
-               "SELECT night_date, dataset, stage, status, duration_seconds, detail, error"
-               " FROM nightly_runs WHERE " + _DATASET +
+               "SELECT night_date, dataset, stage, status, started_at, finished_at,"
+               " duration_seconds, detail, error FROM nightly_runs WHERE " + _DATASET +
                " ORDER BY night_date DESC, dataset, started_at", ("dataset",)),
     )
 }

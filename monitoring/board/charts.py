@@ -12,8 +12,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from monitoring.board.data import STAGES
-from monitoring.drift import DRIFT_SHARE
+from monitoring.drift.verdict import DRIFT_SHARE
+from warehouse.nights import STAGES
 
 STATUS_COLOURS = {"ok": "#2e7d32", "failed": "#c62828", "skipped": "#9e9e9e",
                   "running": "#f9a825"}
