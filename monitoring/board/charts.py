@@ -129,7 +129,7 @@ def recall_chart(recall: pd.DataFrame, switches: pd.DataFrame) -> go.Figure:
 # --------------------------------------------------------------------------------- drift
 
 
-def drift_share_chart(trend: pd.DataFrame) -> go.Figure:
+def share_drifted_chart(trend: pd.DataFrame) -> go.Figure:
     """Share of drifted columns per night and dataset, with the dataset-drift line."""
     frame = trend.assign(night=_dates(trend["night_date"]))
     fig = px.line(frame, x="night", y="share_drifted", color="dataset", markers=True,

@@ -19,7 +19,7 @@ def main() -> None:
         st.info("No drift report in the chosen datasets and dates: a night writes one once its "
                 "dataset has a champion to compare with (from the second night on).")
         return
-    ui.chart(charts.drift_share_chart(found.trend), key="drift.share")
+    ui.chart(charts.share_drifted_chart(found.trend), key="drift.share")
     dataset = ui.choose_dataset(board, key="drift.dataset")
     reports = found.trend[found.trend["dataset"] == dataset]
     if reports.empty:
