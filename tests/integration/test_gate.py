@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
@@ -132,3 +133,37 @@ def test_validate_records_and_promotion_needs_a_pass(warehouse_path: Path,
     assert rollback("customer", reason="pager") == good.model_version
     assert aliases("customer") == {"champion": good.model_version,
                                    "previous": better.model_version}
+
+
+def _fragile_to_holes(rows: int) -> tuple[Pipeline, pd.DataFrame, pd.Series]:
+    """A model whose one informative column, when missing, is imputed to the class boundary."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(3)
+    x = pd.DataFrame({"signal": rng.uniform(-1, 1, rows), "noise": rng.normal(size=rows)})
+    y = pd.Series(np.where(x.signal > 0, "up", "down"))
+    model = Pipeline([("impute", SimpleImputer(strategy="constant", fill_value=0.01)),
+                      ("classify", DecisionTreeClassifier(max_depth=2, random_state=0))])
+    return model.fit(x, y), x, y
+
+
+def test_a_robustness_drop_blocks_only_when_it_is_significant() -> None:
+    """The same model and the same share of holes: on 8 held-out rows the drop is a couple of
+    answers (not significant: passes, with the drop in the evidence); on 400 it is not noise."""
+    from models.data.spec import DatasetSpec, FeatureSpec
+    from monitoring.gate import GateConfig, check_robustness
+
+    spec = DatasetSpec(name="holes", kind="tabular", target="label", classes=["down", "up"],
+                       features=[FeatureSpec(name="signal", type="numeric"),
+                                 FeatureSpec(name="noise", type="numeric")])
+    config = GateConfig(missing_share=0.5, noise_scale=0.0)
+    outcomes = {}
+    for rows in (8, 400):
+        model, x, y = _fragile_to_holes(rows)
+        clean = float(np.mean(model.predict(x) == y.to_numpy()))
+        outcomes[rows] = check_robustness(spec, model, x, y, clean, config)
+    small, large = outcomes[8], outcomes[400]
+    assert small.evidence["missing_values"] < 0.9 and small.passed, small.detail
+    assert not large.passed and "McNemar p" in large.detail
+    assert large.evidence["missing_values"] < 0.85
