@@ -2,9 +2,10 @@
 
 Labels come late: from the `feedback` table (one label per prediction, whenever it arrives) or
 with a later nightly batch that carries its target, which `record_batch_labels` turns into
-predictions and feedback. SQL pulls the (predicted, label) pairs of non-shadow predictions;
-scikit-learn computes accuracy, macro F1 and per-class recall per (day of prediction, model
-version), with the number of labelled rows each figure rests on.
+predictions and feedback (`score_batch_with` scores a nightly batch with the champion for
+that). SQL pulls the (predicted, label) pairs of non-shadow predictions; scikit-learn computes
+accuracy, macro F1 and per-class recall per (day of prediction, model version), with the
+number of labelled rows each figure rests on.
 
 This module only measures. It must not decide anything (that is `monitoring.policy`), raise
 alerts, or write anything except a batch's own predictions and labels.
@@ -13,6 +14,7 @@ alerts, or write anything except a batch's own predictions and labels.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from itertools import groupby
 from typing import Any
@@ -20,6 +22,9 @@ from typing import Any
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 
+from models.data.batches import StoredBatch, load_batch
+from models.data.datasets import get_spec
+from models.registry.versions import load_model
 from warehouse import connect, transaction
 from warehouse.errors import OvernightError
 
@@ -127,3 +132,34 @@ def record_batch_labels(
         finally:
             con.unregister("incoming_labels")
     return int(incoming["label"].notna().sum())
+
+
+@dataclass(frozen=True)
+class BatchScore:
+    """A batch scored by one model version: how many of its rows carried a label, and the
+    accuracy on those (None when none did)."""
+
+    model_version: str
+    n_rows: int
+    n_labelled: int
+    accuracy: float | None
+
+
+def score_batch_with(model_version: str, batch: StoredBatch, predicted_at: date | datetime
+                     ) -> BatchScore:
+    """Score a stored batch with a registered model and keep its labelled rows as evidence.
+
+    Every row gets a prediction (role 'batch', see `record_batch_labels`); the rows whose
+    target is known become that day's performance evidence. A re-run replaces them.
+    """
+    with connect(read_only=True) as con:
+        spec = get_spec(con, batch.dataset)
+    frame = load_batch(spec, batch.batch_id)
+    model, _ = load_model(model_version)
+    predicted = [str(p) for p in model.predict(frame[spec.feature_names])]
+    labels = [None if v is None or v != v else str(v) for v in frame[spec.target]]
+    record_batch_labels(batch.dataset, batch.batch_id, model_version, predicted, labels,
+                        predicted_at)
+    labelled = [(p, t) for p, t in zip(predicted, labels, strict=True) if t is not None]
+    accuracy = (sum(p == t for p, t in labelled) / len(labelled)) if labelled else None
+    return BatchScore(model_version, len(predicted), len(labelled), accuracy)

@@ -3,7 +3,8 @@
 It runs the same Prefect flows as production (`backfill` over the demo week, with the shipped
 drift timeline) against Prefect's local ephemeral API, with training settings sized for a
 small machine, and returns one summary row per night and dataset. While it runs,
-`NightProgress` shows a row per night and dataset as its stages finish.
+`NightProgress` shows a row per night and dataset as its stages finish (each row formatted by
+`orchestration.summary`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.spinner import Spinner
 from rich.text import Text
+
+from orchestration.summary import STAGE_NAMES, progress_line, summary_frame
 
 if TYPE_CHECKING:
     from orchestration.night import DatasetNight, NightObserver
@@ -46,44 +49,6 @@ def run_demo(start: date = DEMO_START, nights: int = DEMO_NIGHTS, seed: int = 42
     rows_out = backfill(start.isoformat(), end.isoformat(), None, demo_timeline_path(),
                         start.isoformat(), seed, rows, training or DEMO_TRAINING, observe)
     return summary_frame(rows_out)
-
-
-STAGE_NAMES = {"ingest": "ingest", "monitor": "drift", "decide": "decide", "train": "train",
-               "promote": "gate"}
-MARKS = {"ok": "✓", "skipped": "-", "failed": "✗ failed"}
-
-
-def _stage_cell(row: DatasetNight, stage: str, status: str) -> str:
-    """One stage of a progress row: what it found when that says more than a tick."""
-    name = STAGE_NAMES.get(stage, stage)
-    if status != "ok":
-        return f"{name} {MARKS.get(status, status)}"
-    if stage == "ingest" and row.batch_status not in (None, "accepted"):
-        return f"ingest ✓ {row.batch_status}"
-    if stage == "monitor" and row.drift_share is not None:
-        return f"drift {row.drift_share:.0%}{' DRIFT' if row.dataset_drift else ''} ✓"
-    if stage == "decide":
-        return "decide: " + ("retrain" if row.retrain else "keep")
-    if stage == "train" and row.challenger:
-        return f"train ✓ {row.challenger}"
-    if stage == "promote":
-        return "gate: " + ("promoted" if row.promoted else "refused")
-    return f"{name} ✓"
-
-
-def progress_line(row: DatasetNight, seconds: float | None = None, *,
-                  done: bool = False) -> str:
-    """A night and dataset on one line: its stages so far, then (once done) the champion and
-    how long it took; a night found already done in the warehouse says so."""
-    cells = [_stage_cell(row, stage, status) for stage, status in row.stages.items()]
-    line = f"{row.night} {row.dataset:<10} " + "  ".join(cells)
-    if done:
-        line += f"  champion {row.champion or '-'}"
-    if seconds is not None:
-        line += f"  ({seconds:.0f} s)"
-    elif done and (row.reason or "").endswith("(already done)"):
-        line += "  (already done)"
-    return line
 
 
 class NightProgress:
@@ -136,20 +101,3 @@ class NightProgress:
         seconds = None if started is None else time.perf_counter() - started
         self.console.print(progress_line(row, seconds, done=True), markup=False,
                            highlight=False)
-
-
-def summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The printed table: per night and dataset, drift, decision, champion, accuracy."""
-    table = pd.DataFrame([{
-        "night": r["night"], "dataset": r["dataset"],
-        "batch": r["batch_status"] or "-",
-        "drift": "-" if r["drift_share"] is None else f"{r['drift_share']:.0%}"
-        + (" DRIFT" if r["dataset_drift"] else ""),
-        "accuracy": "-" if r["accuracy"] is None else f"{r['accuracy']:.3f}",
-        "decision": ("failed: " + r["failed_stage"]) if r["failed_stage"] else
-        ("retrain" if r["retrain"] else "keep"),
-        "why": (r["reason"] or "")[:60],
-        "gate": "promoted" if r["promoted"] else ("refused" if r["gate"] else "-"),
-        "champion": r["champion"] or "-",
-    } for r in rows])
-    return table

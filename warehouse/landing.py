@@ -16,6 +16,10 @@ is told (`on_reject`, which raises the alert before the file moves, so a crash i
 cannot lose the alert: its dedupe key is the rejected file's name). If the warehouse still
 refuses a chunk of good-looking files, each file of the chunk is retried alone and only the
 one the warehouse refuses is set aside.
+
+A user's own dataset lands in `landing/DATASET/` (CSV or Parquet): `ingest_dataset_files`
+runs the caller's ingest on each file, oldest first, keeps each done file in `ingested/` and
+sets a refused one aside in `landing/_rejected/DATASET/` the same way.
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import duckdb
 
-from warehouse.connection import transaction
+from warehouse.connection import WarehouseError, transaction
+from warehouse.errors import OvernightError
 from warehouse.settings import get_settings
 
 FILES_PER_TRANSACTION = 200
@@ -293,3 +299,57 @@ def ingest_predictions(on_reject: OnReject | None = None) -> LandedIngest:
 def ingest_feedback(on_reject: OnReject | None = None) -> LandedIngest:
     """Move landed labels into `feedback` (a later label for the same prediction wins)."""
     return _ingest("feedback", FEEDBACK_SQL, FEEDBACK_COLUMNS, on_reject)
+
+
+# ------------------------------------------------------- a user's files, landing/DATASET/
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DatasetLanding(Generic[T]):
+    """The files a user dropped for one dataset, after an ingest: what each ingested file
+    gave (oldest first), and the files set aside."""
+
+    folder: Path                      # landing/DATASET
+    waiting: int                      # files found
+    ingested: tuple[T, ...]
+    rejected: tuple[Rejection, ...] = field(default=())
+
+
+def dataset_files(dataset: str) -> list[Path]:
+    """The CSV and Parquet files waiting in landing/DATASET/, oldest first."""
+    folder = get_settings().landing_dir / dataset
+    if not folder.exists():
+        return []
+    return sorted([*folder.glob("*.csv"), *folder.glob("*.parquet")],
+                  key=lambda p: p.stat().st_mtime)
+
+
+def ingest_dataset_files(dataset: str, ingest: Callable[[Path], T],
+                         on_reject: OnReject | None = None) -> DatasetLanding[T]:
+    """Ingest each file waiting in landing/DATASET/ (oldest first) with `ingest`, then move it
+    to landing/DATASET/ingested/ (the files are kept).
+
+    A file `ingest` refuses (an `OvernightError` or `ValueError`) goes to
+    landing/_rejected/DATASET/ and never blocks the rest; a `WarehouseError` (a locked
+    warehouse) is not the file's fault: it propagates and the file stays for the next run.
+    """
+    folder = get_settings().landing_dir / dataset
+    files = dataset_files(dataset)
+    done = folder / "ingested"
+    if files:
+        done.mkdir(exist_ok=True)
+    ingested: list[T] = []
+    rejected: list[Rejection] = []
+    for path in files:
+        try:
+            result = ingest(path)
+        except WarehouseError:
+            raise
+        except (OvernightError, ValueError) as error:
+            rejected.append(reject_file(path, dataset, str(error), on_reject))
+            continue
+        shutil.move(str(path), done / path.name)
+        ingested.append(result)
+    return DatasetLanding(folder, len(files), tuple(ingested), tuple(rejected))

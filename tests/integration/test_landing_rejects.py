@@ -123,7 +123,7 @@ def test_a_file_the_warehouse_refuses_is_found_alone(warehouse_path: Path) -> No
 def test_a_users_bad_file_does_not_block_the_nights_batch(warehouse_path: Path,
                                                           tmp_path: Path) -> None:
     from models.data.ingest import ingest_file
-    from orchestration.night import ingest_landing_files
+    from orchestration.stages import ingest_landing_files
 
     rows = "x,y\n" + "".join(f"{i},{'a' if i % 2 else 'b'}\n" for i in range(40))
     first = tmp_path / "first.csv"

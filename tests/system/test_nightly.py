@@ -89,7 +89,7 @@ def test_stable_night_keeps_the_champions(nights) -> None:
     stable = _by_dataset(nights["stable"])
     for dataset in ("customer", "news"):
         row = stable[dataset]
-        assert row["stages"]["monitor"] == "ok" and row["drift_share"] is not None
+        assert row["stages"]["monitor"] == "ok" and row["share_drifted"] is not None
         assert row["retrain"] is False, row["reason"]
         assert row["accuracy"] is not None and Path(row["report"]).exists()
 

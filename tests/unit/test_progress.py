@@ -17,8 +17,9 @@ from models.data.generators import customer
 from models.learning.catalogue import build_model
 from models.learning.fit import split_data
 from models.learning.tuning import tune
-from orchestration.demo import NightProgress, progress_line
+from orchestration.demo import NightProgress
 from orchestration.night import DatasetNight, _safe
+from orchestration.summary import progress_line
 from orchestration.train_progress import TRIAL, TrainingProgress, TrainingState
 
 # task lines as `overnight train -v --trials 4 --algorithms logistic_regression,random_forest,
@@ -133,7 +134,7 @@ def _night(dataset: str) -> Iterator[tuple[DatasetNight, str]]:
     row = DatasetNight(night="2026-11-17", dataset=dataset)
     yield row, "start"
     for stage, found in [("ingest", {"batch_id": "b1", "batch_status": "accepted"}),
-                         ("monitor", {"drift_share": 0.12, "dataset_drift": False}),
+                         ("monitor", {"share_drifted": 0.12, "dataset_drift": False}),
                          ("decide", {"retrain": True, "reason": "drift"}),
                          ("train", {"challenger": f"{dataset}-v2"}),
                          ("promote", {"promoted": True, "gate": "passed (score 0.80)"})]:
