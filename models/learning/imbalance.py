@@ -25,7 +25,9 @@ from imblearn.under_sampling import RandomUnderSampler
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import Tags, get_tags
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from models.data.spec import DatasetSpec
 from warehouse.errors import OvernightError
@@ -138,7 +140,39 @@ def tune_class_weights(proba: np.ndarray, y: np.ndarray, *,
     return weights / weights.max()
 
 
-class ThresholdTunedClassifier(ClassifierMixin, BaseEstimator):
+class _DecisionRuleWrapper(ClassifierMixin, BaseEstimator):
+    """What both decision-rule wrappers share: X goes to the wrapped `estimator_` unchanged,
+    so they accept what it accepts and report its `n_features_in_` and `feature_names_in_`
+    (properties, so artifacts pickled before they existed answer too)."""
+
+    estimator: BaseEstimator
+    estimator_: BaseEstimator
+
+    @property
+    def n_features_in_(self) -> int:
+        return int(self.estimator_.n_features_in_)
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        return np.asarray(self.estimator_.feature_names_in_)
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags = get_tags(self.estimator).input_tags
+        return tags
+
+
+def classification_target(estimator: BaseEstimator, y: Any) -> np.ndarray:
+    """y as a 1-d array of class labels, or a ValueError that says what is wrong with it."""
+    if y is None:
+        raise ValueError(f"{type(estimator).__name__} requires y to be passed, "
+                         "but the target y is None")
+    y = column_or_1d(y, warn=True)
+    check_classification_targets(y)
+    return y
+
+
+class ThresholdTunedClassifier(_DecisionRuleWrapper):
     """A classifier whose per-class decision weights are tuned on out-of-fold probabilities.
 
     `predict_proba` returns the re-weighted, re-normalised probabilities, so its argmax is the
@@ -153,7 +187,7 @@ class ThresholdTunedClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any) -> ThresholdTunedClassifier:
-        y = np.asarray(y)
+        y = classification_target(self, y)
         self.classes_ = np.unique(y)
         folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
         oof = cross_val_predict(clone(self.estimator), X, y, cv=folds, method="predict_proba")
@@ -171,11 +205,17 @@ class ThresholdTunedClassifier(ClassifierMixin, BaseEstimator):
         return weighted / weighted.sum(axis=1, keepdims=True)
 
     def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
-class CostSensitiveClassifier(ClassifierMixin, BaseEstimator):
-    """Predicts the class with the least expected cost; probabilities stay the model's own."""
+class CostSensitiveClassifier(_DecisionRuleWrapper):
+    """Predicts the class with the least expected cost; probabilities stay the model's own.
+
+    `cost_matrix[i][j]` is the cost of predicting class j for a row of class i, rows and
+    columns in the order of `classes` (or of the sorted classes when `classes` is None);
+    None means every mistake costs 1 (the 0-1 cost), which decides like the argmax.
+    """
 
     def __init__(self, estimator: BaseEstimator, cost_matrix: Any = None,
                  classes: Any = None) -> None:
@@ -186,6 +226,9 @@ class CostSensitiveClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> CostSensitiveClassifier:
         self.estimator_ = clone(self.estimator).fit(X, y)
         self.classes_ = self.estimator_.classes_
+        if self.cost_matrix is None:
+            self.cost_ = 1.0 - np.eye(len(self.classes_))
+            return self
         cost = np.asarray(self.cost_matrix, dtype=float)
         order = list(self.classes) if self.classes is not None else list(self.classes_)
         index = [order.index(c) for c in self.classes_]
@@ -197,5 +240,6 @@ class CostSensitiveClassifier(ClassifierMixin, BaseEstimator):
         return self.estimator_.predict_proba(X)
 
     def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
         expected_cost = self.predict_proba(X) @ self.cost_
         return self.classes_[np.argmin(expected_cost, axis=1)]

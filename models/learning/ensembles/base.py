@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from models.data.spec import TaskKind
 from models.learning.algorithms import TABULAR_ALGORITHMS, find_algorithm
@@ -80,12 +81,27 @@ class EnsembleMixin(ClassifierMixin, BaseEstimator):
     validation_is_optimistic: bool = False
 
     def _start(self, y: Any) -> tuple[np.ndarray, np.ndarray]:
-        """y as an array and as class indices; sets `classes_`."""
-        y = np.asarray(y)
+        """y as a 1-d array and as class indices; sets `classes_`."""
+        if y is None:
+            raise EnsembleError(f"{type(self).__name__} requires y to be passed, "
+                                "but the target y is None")
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
-            raise EnsembleError("an ensemble needs at least two classes to learn")
+            found = "1 class" if len(self.classes_) == 1 else "no rows"
+            raise EnsembleError(f"an ensemble needs at least two classes to learn, y has {found}")
         return y, np.searchsorted(self.classes_, y)
+
+    @property
+    def n_features_in_(self) -> int:
+        """The number of columns the members were fitted on (they all see the same X)."""
+        return int(self.members_[0][1].n_features_in_)
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        """The column names the members were fitted on, when X was a frame."""
+        return np.asarray(self.members_[0][1].feature_names_in_)
 
     def _member_proba(self, estimator: BaseEstimator, X: Any) -> np.ndarray:
         """A member's probabilities with one column per class of the ensemble (0 if unseen)."""
@@ -111,6 +127,7 @@ class EnsembleMixin(ClassifierMixin, BaseEstimator):
         raise NotImplementedError
 
     def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "members_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def member_predictions(self, X: Any) -> dict[str, np.ndarray]:

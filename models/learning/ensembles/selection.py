@@ -104,6 +104,7 @@ class DynamicSelectionEnsemble(EnsembleMixin):
         return competence_weights(self.correct_[self.region(X)])
 
     def predict_proba(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "neighbours_")
         probas = [self._member_proba(member, X) for _, member in self.members_]
         return combine(self.selection(X), probas)
 

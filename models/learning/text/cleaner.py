@@ -22,6 +22,7 @@ import pandas as pd
 from nltk.stem import PorterStemmer, SnowballStemmer, StemmerI
 from nltk.tokenize import RegexpTokenizer
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
 from warehouse.errors import OvernightError
@@ -119,7 +120,16 @@ def texts_of(X: Any) -> list[str]:
     return values.fillna("").astype(str).tolist()
 
 
-class TextCleaner(TransformerMixin, BaseEstimator):
+class _TextTransformer(TransformerMixin, BaseEstimator):
+    """Declares the input both transformers take: texts, as a 1-d array (or one column)."""
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        return tags
+
+
+class TextCleaner(_TextTransformer):
     """Cleans texts into space-joined tokens for a vectoriser; every step can be switched off.
 
     In order: lower-case; tokenise (NLTK `RegexpTokenizer`, no data needed; curly apostrophes
@@ -249,7 +259,7 @@ def _polar_counts(text: str) -> tuple[int, int]:
     return positive, negative
 
 
-class TextStats(TransformerMixin, BaseEstimator):
+class TextStats(_TextTransformer):
     """Shape features of one text column, all non-negative and roughly in 0..1.
 
     log characters and log words (both / 10), mean word length (/ 10), share of capital
