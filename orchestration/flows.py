@@ -7,7 +7,9 @@
     score_file     batch scoring of a file with the champion, on demand or on a schedule
 
 Each stage runs as a Prefect task with retries and a timeout; the stage functions themselves
-live in `orchestration.night` and are tested without Prefect.
+live in `orchestration.stages`, sequenced by `orchestration.night`, and are tested without
+Prefect (tests/integration/test_night.py); the night's Markdown summary comes from
+`orchestration.summary`.
 """
 
 from __future__ import annotations
@@ -23,16 +25,11 @@ from prefect.cache_policies import NONE
 from prefect.runtime import task_run
 
 from models.data.datasets import BUILTIN
-from models.data.scenarios import DEMO_TIMELINE, load_timeline
-from orchestration.night import (
-    DatasetNight,
-    NightObserver,
-    NightPlan,
-    StageSkipped,
-    TrainingSettings,
-    night_summary_markdown,
-    run_dataset_night,
-)
+from models.data.dates import parse_date
+from models.data.scenarios import DEMO_TIMELINE, resolve_timeline
+from orchestration.night import DatasetNight, NightObserver, run_dataset_night
+from orchestration.stages import NightPlan, StageSkipped, TrainingSettings
+from orchestration.summary import night_summary_markdown
 
 STAGE_TIMEOUTS = {"ingest": 600, "monitor": 900, "decide": 300, "train": 3600, "promote": 900}
 
@@ -78,9 +75,8 @@ def _prefect_call(dataset: str):
 
 
 def _parse(night: date | str | None) -> date:
-    if night is None or night == "":
-        return datetime.now(UTC).date()
-    return night if isinstance(night, date) else date.fromisoformat(str(night))
+    """A date parameter; none (or "") means today UTC."""
+    return parse_date(night) if night else datetime.now(UTC).date()
 
 
 @flow(name="dataset-night", flow_run_name="{dataset}-{night}", log_prints=True)
@@ -99,9 +95,8 @@ def build_plan(night: date | str | None = None, datasets: list[str] | None = Non
     when = _parse(night)
     timeline = None
     if timeline_file:
-        timeline = load_timeline(timeline_file)
-        if timeline_start or timeline.start is None:
-            timeline = timeline.with_start(_parse(timeline_start) if timeline_start else when)
+        timeline = resolve_timeline(timeline_file, default_start=when,
+                                    start=_parse(timeline_start) if timeline_start else None)
     return NightPlan(night=when, datasets=list(datasets or BUILTIN), timeline=timeline,
                      seed=seed, rows=rows, force_retrain=force_retrain,
                      training=TrainingSettings(**(training or {})), drills=tuple(drills or ()))

@@ -13,6 +13,10 @@ timeline (YAML or JSON) lists scenarios per dataset by day offsets from its star
         - {scenario: label_shift, from_day: 3, to_day: 4, magnitude: 1.0}
 
 Overlapping entries add up (each effect capped at 1.5 times full strength).
+
+`resolve_timeline` reads a timeline file and settles its start date, the same way for a
+night's plan, `overnight generate` and `overnight simulate`; `resolve_scenario` turns a
+`--scenario NAME|FILE` into one batch's drift and scenario label.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ SCENARIOS: dict[str, tuple[Effect, Profile] | None] = {
 }
 MAX_INTENSITY = 1.5
 DEMO_TIMELINE = Path(__file__).parent / "timelines" / "demo_week.yaml"
+TIMELINE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 class ScenarioError(OvernightError):
@@ -140,3 +145,33 @@ def single_scenario(name: str, intensity: float = 1.0) -> DriftState:
     if effect is None:
         return STABLE
     return DriftState(**{effect[0]: intensity})
+
+
+def resolve_timeline(path: Path | str, *, start: date | None = None,
+                     default_start: date | None = None) -> Timeline:
+    """A timeline file with its day 0: `start` when given, else the file's own start, else
+    `default_start` (left without a start when all three are missing)."""
+    timeline = load_timeline(path)
+    if start is not None:
+        return timeline.with_start(start)
+    if timeline.start is None and default_start is not None:
+        return timeline.with_start(default_start)
+    return timeline
+
+
+def resolve_scenario(scenario: str | Path, dataset: str, batch_date: date, *,
+                     intensity: float = 1.0, start: date | None = None
+                     ) -> tuple[DriftState, str]:
+    """The drift and scenario label of one dataset's batch for a `--scenario NAME|FILE`: a
+    named scenario at `intensity`, or a timeline file (YAML/JSON) read at `batch_date` with
+    day 0 at `start` (default: the file's own start)."""
+    name = str(scenario)
+    if name in SCENARIOS:
+        return single_scenario(name, intensity), name
+    if Path(name).suffix not in TIMELINE_SUFFIXES:
+        raise ScenarioError(
+            f"--scenario {name!r} is neither a scenario ({', '.join(SCENARIOS)}) "
+            "nor a .yaml/.json timeline file"
+        )
+    timeline = resolve_timeline(name, start=start)
+    return timeline.drift_for(dataset, batch_date), timeline.label_for(dataset, batch_date)

@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from models.data.batches import load_training_frame
 from models.data.datasets import get_spec
+from models.data.dates import DateError, parse_date
 from models.data.spec import DatasetSpec
 from models.learning.catalogue import get_algorithm
 from models.learning.fit import (
@@ -57,14 +58,10 @@ class TrainingDataError(OvernightError):
 
 
 def _as_date(value: str | date | None) -> date | None:
-    if not value:
-        return None
-    if isinstance(value, date):
-        return value
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise TrainingDataError(f"{value!r} is not a date of the form YYYY-MM-DD") from None
+        return parse_date(value or None)
+    except DateError as error:
+        raise TrainingDataError(str(error)) from None
 
 
 def load_window(dataset: str, start: str | date | None = None, end: str | date | None = None

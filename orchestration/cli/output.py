@@ -1,4 +1,5 @@
-"""Printing tables for people (rich) or for programs (csv, json)."""
+"""Printing result tables for people (rich) or for programs (csv, json): the `--format` of
+the `overnight` commands."""
 
 from __future__ import annotations
 

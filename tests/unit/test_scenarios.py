@@ -11,6 +11,8 @@ from models.data.scenarios import (
     ScenarioError,
     Timeline,
     load_timeline,
+    resolve_scenario,
+    resolve_timeline,
     single_scenario,
 )
 
@@ -67,3 +69,29 @@ def test_json_timeline(tmp_path: Path) -> None:
     path.write_text('{"start": "2026-01-01", "datasets": {"medical": '
                     '[{"scenario": "label_shift", "from_day": 0, "to_day": 0}]}}')
     assert load_timeline(path).drift_for("medical", START).label_shift == 1.0
+
+
+def test_resolve_timeline_start_explicit_then_own_then_default(tmp_path: Path) -> None:
+    own = tmp_path / "own.yaml"
+    own.write_text("start: 2026-01-01\ndatasets: {}")
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("datasets: {}")
+    later = START + timedelta(days=5)
+    assert resolve_timeline(own, start=later, default_start=START).start == later
+    assert resolve_timeline(own, default_start=later).start == START
+    assert resolve_timeline(bare, default_start=later).start == later
+    assert resolve_timeline(bare).start is None
+
+
+def test_resolve_scenario_name_or_timeline_file(tmp_path: Path) -> None:
+    assert resolve_scenario("concept_drift", "customer", START, intensity=0.5) == (
+        DriftState(concept_drift=0.5), "concept_drift")
+    path = tmp_path / "t.yaml"
+    path.write_text("datasets: {medical: [{scenario: label_shift, from_day: 2, to_day: 2}]}")
+    day2 = START + timedelta(days=2)
+    assert resolve_scenario(path, "medical", day2, start=START) == (
+        DriftState(label_shift=1.0), "label_shift")
+    with pytest.raises(ScenarioError, match="no start date"):
+        resolve_scenario(path, "medical", day2)
+    with pytest.raises(ScenarioError, match="neither a scenario"):
+        resolve_scenario("meteor", "medical", day2)
