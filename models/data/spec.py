@@ -74,6 +74,11 @@ class DatasetSpec(BaseModel):
     )
     confidence_threshold: float = Field(default=0.6, ge=0, le=1)
     description: str = ""
+    focus_class: str | None = Field(
+        default=None,
+        description="The class the business acts on (say, the customers to target): with it "
+        "the model report's business reading is about finding that class; without, it reads "
+        "the rare classes (expected share under 10 %) or the overall figures.")
     revision: int = Field(
         default=0, ge=0,
         description="Bumped by `overnight datasets reset-spec`; each revision keeps its rows "
@@ -116,6 +121,8 @@ class DatasetSpec(BaseModel):
             k = len(self.classes)
             if len(self.cost_matrix) != k or any(len(row) != k for row in self.cost_matrix):
                 raise ValueError(f"cost_matrix must be {k} x {k}, one row per true class")
+        if self.focus_class is not None and self.focus_class not in self.classes:
+            raise ValueError(f"focus_class {self.focus_class!r} is not one of the classes")
         if self.kind == "text" and not any(f.type == "text" for f in self.features):
             raise ValueError("a text dataset needs at least one text feature")
         return self

@@ -4,9 +4,10 @@
 relatively) into one directory: a summary, the metrics, per-class results, plots, the top
 features, the profile of each predicted segment, optional leaderboard and imbalance-technique
 comparison tables, the coverage/accuracy trade-off of confidence-based review, and a business
-reading that depends on the dataset (whom to target for customer segments, which rare-disease
-misses remain and what they cost for diagnoses with rare classes, the weakest class and most
-common confusion otherwise). Each section is built by its own small function returning text.
+reading chosen by fields of the spec, never by class names (whom to target when the spec names
+a `focus_class`, which rare-class misses remain and what they cost when its expected shares
+have rare classes, the weakest class and most common confusion otherwise). Each section is
+built by its own small function returning text.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ Table: TypeAlias = pd.DataFrame | Sequence[Mapping[str, Any]]
 
 REVIEW_THRESHOLDS: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)
 TOP_FEATURES = 10
-CUSTOMER_CLASSES = frozenset({"Low", "Medium", "High"})
 CUSTOMER_KEY_FEATURES = ("annual_income", "spending_score", "purchase_frequency")
 PLOT_TITLES = {
     "confusion_matrix": "Confusion matrix",
@@ -267,42 +267,43 @@ def review_section(points: Sequence[Mapping[str, Any]], threshold: float) -> str
     return f"## Confidence-based review\n\n{intro}\n\n{markdown_table(rows)}"
 
 
-def customer_reading(
+def focus_reading(
     spec: DatasetSpec, metrics: Mapping[str, Any], profiles: Mapping[str, Any],
     X: pd.DataFrame,
 ) -> str:
-    """Whom to target: the predicted High segment, its profile, precision and missed cost."""
+    """Whom to target: the predicted focus class, its profile, precision and missed cost."""
+    focus = str(spec.focus_class)
     classes = list(metrics["classes"])
-    high = profiles["High"]
+    high = profiles[focus]
     numeric = high["numeric"]
     keys = [f for f in CUSTOMER_KEY_FEATURES if f in numeric] or list(numeric)
     traits = ", ".join(
         f"`{f}` {amount(numeric[f]['mean'])} (vs {amount(pd.to_numeric(X[f]).mean())} overall)"
         for f in keys
     )
-    scores = metrics["per_class"]["High"]
+    scores = metrics["per_class"][focus]
     text = [
-        f"**Target the High segment.** The model predicts {high['count']} customers "
-        f"({percent(high['share'])}) as High value. On average they have {traits}.",
-        f"Precision of the High predictions is {fmt(scores['precision'])}: about "
-        f"{round(100 * scores['precision'])} of every 100 customers targeted as High really "
-        f"are; the model finds {percent(scores['recall'])} of the truly High customers.",
+        f"**Target the {focus} segment.** The model predicts {high['count']} rows "
+        f"({percent(high['share'])}) as {focus}. On average they have {traits}.",
+        f"Precision of the {focus} predictions is {fmt(scores['precision'])}: about "
+        f"{round(100 * scores['precision'])} of every 100 rows targeted as {focus} really "
+        f"are; the model finds {percent(scores['recall'])} of the truly {focus} rows.",
     ]
-    i = classes.index("High")
+    i = classes.index(focus)
     costs = _costs(spec, classes)
     matrix = np.asarray(metrics["confusion_matrix"])
     parts, cost = _misses(matrix, classes, i, costs)
     if not parts:
-        text.append("No High customer of the test set was missed.")
+        text.append(f"No {focus} row of the test set was missed.")
         return "\n\n".join(text)
-    missed = f"Missed High customers: {', '.join(parts)}"
+    missed = f"Missed {focus} rows: {', '.join(parts)}"
     if costs is None:
         text.append(missed + ".")
         return "\n\n".join(text)
     text.append(
         f"{missed}, costing {amount(cost)} of the total cost of "
-        f"{amount((matrix * costs).sum())}. Missing a High customer costs up to "
-        f"{amount(costs[i].max())} per customer; deciding by expected cost (`cost_sensitive`) "
+        f"{amount((matrix * costs).sum())}. Missing a {focus} row costs up to "
+        f"{amount(costs[i].max())} per row; deciding by expected cost (`cost_sensitive`) "
         "or weighting classes by cost (`cost_weight`) catches more of them at some loss of "
         "precision."
     )
@@ -373,10 +374,11 @@ def business_section(
     spec: DatasetSpec, metrics: Mapping[str, Any], profiles: Mapping[str, Any],
     X: pd.DataFrame,
 ) -> str:
-    """The reading for the dataset: customer targeting, rare-class misses, or the generic one."""
+    """The reading the spec asks for: finding its `focus_class`, else the rare classes' misses,
+    else the generic one (chosen by fields of the spec, never by class names)."""
     rare = [c for c in spec.classes if (spec.class_shares or {}).get(c, 1.0) < RARE_SHARE]
-    if set(spec.classes) == CUSTOMER_CLASSES:
-        body = customer_reading(spec, metrics, profiles, X)
+    if spec.focus_class is not None and spec.focus_class in profiles:
+        body = focus_reading(spec, metrics, profiles, X)
     elif rare:
         body = rare_class_reading(spec, metrics, rare)
     else:

@@ -124,3 +124,23 @@ def test_markdown_table_aligns_numbers_and_escapes_pipes() -> None:
     table = markdown_table([{"name": "x|y", "value": 0.12345, "n": None}])
     assert table.splitlines() == ["| name | value | n |", "|:---|---:|---:|",
                                   "| x\\|y | 0.123 | n/a |"]
+
+
+def test_the_business_reading_follows_the_specs_focus_class_not_class_names(
+        tmp_path: Path) -> None:
+    """The same customer model: with `focus_class` the reading targets that class (any class
+    name works), without it the class names alone choose nothing (the generic reading)."""
+    from models.data.spec import DatasetSpec
+
+    no_focus = customer.SPEC.model_copy(update={"focus_class": None})
+    medium = customer.SPEC.model_copy(update={"focus_class": "Medium"})
+    readings = {}
+    for name, spec in (("none", no_focus), ("medium", medium)):
+        gen = ModuleType(f"customer_{name}")
+        gen.SPEC, gen.generate = spec, customer.generate  # type: ignore[attr-defined]
+        path, _ = report_for(gen, tmp_path / name)
+        readings[name] = business_reading(path)
+    assert "High segment" not in readings["none"] and "segment" not in readings["none"]
+    assert "**Target the Medium segment.**" in readings["medium"]
+    with pytest.raises(ValueError, match="focus_class 'VIP' is not one of the classes"):
+        DatasetSpec.model_validate({**customer.SPEC.model_dump(), "focus_class": "VIP"})
