@@ -28,11 +28,12 @@ test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-# The inner loop: unit and integration tests (a few minutes). `make test` and CI run everything,
-# the slow system tests (Metaflow, Prefect, gunicorn, the browser) and model targets included.
+# The inner loop: unit and integration tests, without the few marked slow (real Metaflow runs).
+# `make test` and CI run everything: system tests (Metaflow, Prefect, gunicorn, the browser),
+# model targets and the slow ones included.
 test-fast: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest tests/unit tests/integration
+	$(BIN)/python -m pytest tests/unit tests/integration -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from warehouse import get_settings
@@ -39,6 +40,27 @@ def metaflow_env() -> dict[str, str]:
     }
 
 
+def import_metaflow() -> ModuleType:
+    """Metaflow, imported without changing `typing` for the rest of the process.
+
+    Metaflow vendors typing_extensions, and importing it replaces `typing._collect_parameters`
+    with a copy that compares type-parameter defaults against its own `NoDefault` sentinel.
+    A generic class built afterwards over the real typing_extensions' ParamSpec then fails:
+    Prefect's flow engine, imported when a process's first flow runs after a training, raised
+    "Type parameter ~R without a default follows type parameter with a default". The
+    original function is put back once metaflow and its vendored copy are imported (a module
+    runs once, so the swap cannot happen again later).
+    """
+    import typing
+
+    original = typing._collect_parameters  # type: ignore[attr-defined]
+    import metaflow
+    import metaflow._vendor.typing_extensions  # (the swap happens here)
+
+    typing._collect_parameters = original  # type: ignore[attr-defined]
+    return metaflow
+
+
 def run_training(dataset: str, *, show_output: bool = False, max_workers: int = 2,
                  on_line: Callable[[str], None] | None = None,
                  **params: Any) -> TrainingOutcome:
@@ -49,9 +71,9 @@ def run_training(dataset: str, *, show_output: bool = False, max_workers: int = 
     to it as it comes, instead of printed: the command line draws progress from them and
     shows them only when asked (`--verbose`).
     """
-    from metaflow import Runner
-
     from models.training.steps import load_window
+
+    Runner = import_metaflow().Runner
 
     load_window(dataset, params.get("start_date"), params.get("end_date"))  # fail fast, clearly
     settings = get_settings()
@@ -82,8 +104,7 @@ async def _run_streaming(runner: Any, dataset: str, on_line: Callable[[str], Non
 
 def _outcome(running: Any, dataset: str) -> TrainingOutcome:
     """The finished run's pathspec and registered version, or its failure as one line."""
-    from metaflow import namespace
-
+    namespace = import_metaflow().namespace
     run = running.run
     if run is None or not run.successful:
         raise TrainingRunError(_failure(running, dataset))

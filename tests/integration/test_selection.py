@@ -140,6 +140,7 @@ def test_refit_full_fits_every_labelled_row_with_the_winners_parameters(small_sp
     assert len(x_all) == 300
 
 
+@pytest.mark.slow     # a real Metaflow training run (make test-fast skips it)
 def test_small_window_promotes_a_refit_on_every_row_and_the_gate_judges_the_honest_fit(
         warehouse_path: Path) -> None:
     from models.training.runner import run_training

@@ -315,6 +315,7 @@ def nasty_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
         yield root, root / "canary"
 
 
+@pytest.mark.slow     # a real Metaflow training run (make test-fast skips it)
 def test_every_awkward_name_at_once_from_ingest_to_the_board(
         nasty_home: tuple[Path, Path]) -> None:
     root, canary = nasty_home

@@ -360,3 +360,16 @@ def test_gate_refuses_an_ensemble_that_does_not_help(medical_contest) -> None:
     single = medical_contest["single"]
     same = judge(medical.SPEC, single, pickle.loads(pickle.dumps(single)), holdout)
     assert next(c for c in same.checks if c.name == "comparison").passed   # singles as before
+
+
+def test_the_members_lookup_knows_every_ensemble_by_name() -> None:
+    """The ensembles' base refuses an ensemble as a member by name, without importing the
+    entries (which build on it): its list must be the entries' names."""
+    from models.learning.catalogue import CATALOGUE
+    from models.learning.ensembles.base import ENSEMBLE_NAMES, MEMBERS, resolve_members
+    from models.learning.ensembles.stacking import ENSEMBLE_ALGORITHMS
+
+    assert set(ENSEMBLE_NAMES) == {a.name for a in ENSEMBLE_ALGORITHMS}
+    assert set(MEMBERS) | set(ENSEMBLE_NAMES) == set(CATALOGUE)
+    with pytest.raises(Exception, match="is an ensemble"):
+        resolve_members(["stacking"], "tabular", seed=0)
