@@ -60,6 +60,7 @@ def class_distribution(con: duckdb.DuckDBPyConnection, filters: Filters,
 def confidence_histogram(con: duckdb.DuckDBPyConnection, filters: Filters,
                          roles: Sequence[str]) -> pd.DataFrame:
     """Counts of predictions per confidence bucket ([0, 0.1), ... [0.9, 1]) and dataset."""
+    # CONFIDENCE_BUCKETS is a module constant (an int), never user input; filters are bound.
     return run_sql(con, (
         f"SELECT dataset, least(floor(confidence * {CONFIDENCE_BUCKETS}), "
         f"{CONFIDENCE_BUCKETS - 1}) / {CONFIDENCE_BUCKETS} AS bucket, count(*) AS n"

@@ -45,6 +45,8 @@ def board_state(path: Path | str | None = None) -> BoardState:
     db = warehouse_file(path)
     try:
         with reading(db) as con:
+            # Table and column names below are this module's constants (_COUNTED, _WRITTEN,
+            # "min"/"max", the `days` union); nothing of a user's text is pasted into SQL.
             counts = {t: int(scalar(con, f"SELECT count(*) FROM {t}") or 0) for t in _COUNTED}
             datasets = [r[0] for r in con.execute(
                 "SELECT dataset FROM datasets UNION SELECT dataset FROM model_versions"
