@@ -39,7 +39,8 @@ from typing import Any
 import pandas as pd
 
 RESULTS = Path(__file__).parent / "results" / "serving.json"
-ALGORITHMS = {"customer": "random_forest", "medical": "logistic_regression", "news": "sgd"}
+ALGORITHMS = {"customer": "logistic_regression", "medical": "logistic_regression", "news": "sgd"}
+SERVER_CHOICES = [(2, 1), (2, 4), (2, 8), (3, 4)]     # (workers, threads); 1 thread = sync
 LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local f = io.open("{body}", "r"); wrk.body = f:read("*a"); f:close()
@@ -132,23 +133,56 @@ def durable_log_costs(overnight: str, dataset: str, body: Path, seconds: int,
     return rows
 
 
+def server_choices(overnight: str, dataset: str, body: Path, seconds: int,
+                   connections: int) -> list[dict[str, Any]]:
+    """Single-record requests per second and latency for each (workers, threads) choice: a
+    fresh server each (one thread means gunicorn's sync worker, which closes the connection
+    after each request; more use gthread with keep-alive)."""
+    from tests.support.servers import free_port, wait_until_up
+
+    rows = []
+    for workers, threads in SERVER_CHOICES:
+        port = free_port()
+        server = subprocess.Popen([overnight, "serve", "--port", str(port), "--workers",
+                                   str(workers), "--threads", str(threads), "--dataset",
+                                   dataset], env=os.environ.copy(), stdout=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}/v1/datasets/{dataset}/predict"
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/ready", server)
+            wrk(url, body, 2, connections, 2)                       # warm up
+            result = wrk(url, body, seconds, connections, 2)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+        rows.append({"workers": workers, "threads": threads,
+                     "worker_class": "gthread" if threads > 1 else "sync",
+                     "dataset": dataset, "connections": connections,
+                     "requests_per_second": result["requests_per_second"],
+                     "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"],
+                     "non_2xx": result["non_2xx"]})
+        print(rows[-1], flush=True)
+    return rows
+
+
 def in_process(dataset: str, one: pd.DataFrame, batch: pd.DataFrame) -> dict[str, float]:
-    """The limit: score_frame on the same records, in this process, with the same artifact."""
+    """The limit: the champion's own `predict_proba` on the same records (already a frame of
+    model inputs), in this process, with the same artifact."""
+    from models.data.spec import feature_frame
     from models.serving.batch import current_champion
-    from models.serving.scoring import score_frame
 
     champion = current_champion(dataset)
+    one, batch = feature_frame(one, champion.spec), feature_frame(batch, champion.spec)
     for frame in (one, batch):
-        score_frame(champion.model, frame, champion.spec)      # warm up
+        champion.model.predict_proba(frame)                     # warm up
     times = []
     for _ in range(200):
         start = time.perf_counter()
-        score_frame(champion.model, one, champion.spec)
+        champion.model.predict_proba(one)
         times.append(time.perf_counter() - start)
     batch_times = []
     for _ in range(10):
         start = time.perf_counter()
-        score_frame(champion.model, batch, champion.spec)
+        champion.model.predict_proba(batch)
         batch_times.append(time.perf_counter() - start)
     times.sort()
     return {"single_p50_ms": times[len(times) // 2] * 1000,
@@ -227,7 +261,7 @@ def main() -> None:
             one_path.write_text(json.dumps(batch[0]))
             batch_path.write_text(json.dumps(batch))
             url = f"{base}/v1/datasets/{dataset}/predict"
-            many = wrk(url, batch_path, args.seconds, 2, 1)
+            many = wrk(url, batch_path, args.seconds, 4, 2)
             limit = in_process(dataset, pd.DataFrame(batch[:1]), pd.DataFrame(batch))
             for connections in args.connections:
                 single = wrk(url, one_path, args.seconds, connections, min(connections, 2))
@@ -247,6 +281,8 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
+    choices = server_choices(overnight, args.datasets[0], home / f"{args.datasets[0]}-one.json",
+                             args.seconds, max(args.connections))
     # the log's price shows best on the cheapest model (logistic regression on medical)
     first = "medical" if "medical" in args.datasets else args.datasets[0]
     log_costs = {"append_us": append_costs(first, records(first, 1, seed=3)[0]),
@@ -257,9 +293,11 @@ def main() -> None:
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.round(2).to_string(index=False))
-    lowest = table[table["connections"] == min(args.connections)]
-    goal = {f"single_p99_under_25ms_at_{min(args.connections)}_connections":
-            bool((lowest["http_single_p99_ms"] < 25).all()),
+    customer = table[(table["dataset"] == "customer")
+                     & (table["connections"] == max(args.connections))]
+    goal = {f"customer_single_600_rps_p99_under_25ms_at_{max(args.connections)}_connections":
+            bool(((customer["http_requests_per_second"] >= 600)
+                  & (customer["http_single_p99_ms"] < 25)).all()) if len(customer) else None,
             "batch_at_least_half_of_limit": bool((table["batch_share_of_limit"] >= 0.5).all())}
     print("goals:", goal)
     RESULTS.parent.mkdir(exist_ok=True)
@@ -268,6 +306,7 @@ def main() -> None:
         "settings": {"workers": 2, "threads": 4, "connections": args.connections,
                      "seconds": args.seconds, "load_average_after": os.getloadavg()},
         "results": rows, "goals": goal, "signature_checks": signatures,
+        "server_choices": choices,
         "durable_log": log_costs}, indent=2))
     shutil.rmtree(home, ignore_errors=True)
 

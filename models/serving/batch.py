@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -26,10 +27,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from models.data.spec import DatasetSpec
 from models.registry import manifest
+from models.serving.columnar import ColumnChecker
 from models.serving.csv_escape import CSV_QUOTING, escape_frame
-from models.serving.logs import PredictionLog
+from models.serving.logs import land_prediction_block
 from models.serving.schemas import field_errors, record_model
-from models.serving.scoring import log_rows, new_prediction_id, score_frame
+from models.serving.scoring import log_block, new_prediction_ids, score_frame
 from models.serving.store import LoadedModel, RefusedArtifact, load_verified
 from warehouse.errors import OvernightError
 
@@ -117,24 +119,37 @@ def _number_or_text(value: Any) -> Any:
 
 
 def validate_rows(frame: pd.DataFrame, record: type[BaseModel], spec: DatasetSpec,
-                  first_row: int) -> tuple[pd.DataFrame, list[int], list[dict[str, Any]]]:
-    """The valid rows' features (validated), their positions, and one reject per bad row."""
-    valid, positions, rejects = [], [], []
+                  first_row: int, checker: ColumnChecker | None = None
+                  ) -> tuple[pd.DataFrame, list[int], list[dict[str, Any]]]:
+    """The valid rows' features (validated), their positions, and one reject per bad row.
+
+    The columnar check (`columnar.py`) passes most rows; only the rows it does not pass are
+    put to the record model one by one, which accepts them after all or names the problem."""
+    checker = checker or ColumnChecker(spec)
     frame = frame[spec.feature_names].copy()
     for name in spec.features_of_type("numeric"):
-        if not pd.api.types.is_numeric_dtype(frame[name]):
+        if not pd.api.types.is_numeric_dtype(frame[name]) or frame[name].dtype == bool:
             frame[name] = frame[name].astype(object).map(_number_or_text)
-    features = frame.to_dict(orient="records")
-    for offset, raw in enumerate(features):
+    checked, ok = checker.check_frame(frame)
+    rescued: list[dict[str, Any]] = []
+    rescued_at: list[int] = []
+    rejects = []
+    for offset in np.flatnonzero(~ok).tolist():
+        raw = frame.iloc[offset].to_dict()
         try:
             item = record.model_validate({k: _python(v) for k, v in raw.items()})
         except ValidationError as error:
             reason = "; ".join(f"{e['field']}: {e['problem']}" for e in field_errors(error))
             rejects.append({"row_number": first_row + offset, "reason": reason})
             continue
-        valid.append(item.model_dump())
-        positions.append(offset)
-    return pd.DataFrame(valid, columns=spec.feature_names), positions, rejects
+        rescued.append(item.model_dump())
+        rescued_at.append(offset)
+    passed = np.flatnonzero(ok).tolist()
+    if not rescued:
+        return checked.iloc[passed].reset_index(drop=True), passed, rejects
+    both = pd.concat([checked.iloc[passed], checker.frame_of(rescued).set_axis(rescued_at)])
+    both = both.sort_index()
+    return both.reset_index(drop=True), both.index.tolist(), rejects
 
 
 class _Writer:
@@ -232,8 +247,8 @@ def score_file(dataset: str, source: Path, out: Path, *, chunk_rows: int = 50_00
     champion = current_champion(dataset)
     spec = champion.spec
     record = record_model(spec)
+    checker = ColumnChecker(spec)
     run_id = f"batch-{uuid.uuid4().hex[:12]}"
-    log = PredictionLog(flush_rows=chunk_rows) if log_predictions else None
     scored_out, rejects_out = _Writer(out, raw=raw), _Writer(rejects_path(out), raw=raw)
     started = time.perf_counter()
     first_row = 0
@@ -248,7 +263,8 @@ def score_file(dataset: str, source: Path, out: Path, *, chunk_rows: int = 50_00
                         f"{source} lacks the feature columns {', '.join(missing)} "
                         f"of dataset {dataset}")
                 chunk = chunk.reset_index(drop=True)
-                features, positions, rejects = validate_rows(chunk, record, spec, first_row)
+                features, positions, rejects = validate_rows(chunk, record, spec, first_row,
+                                                             checker)
                 if rejects:
                     bad = chunk.drop(index=positions)
                     rejects_out.write(_append(
@@ -256,7 +272,7 @@ def score_file(dataset: str, source: Path, out: Path, *, chunk_rows: int = 50_00
                         reason=[r["reason"] for r in rejects]))
                 if positions:
                     scored = score_frame(champion.model, features, spec)
-                    ids = [new_prediction_id() for _ in positions]
+                    ids = new_prediction_ids(len(positions))
                     result = _append(
                         chunk.iloc[positions].reset_index(drop=True), prediction_id=ids,
                         predicted_class=scored.class_names(),
@@ -268,15 +284,13 @@ def score_file(dataset: str, source: Path, out: Path, *, chunk_rows: int = 50_00
                         f"proba_{name}": scored.probabilities[:, j]
                         for j, name in enumerate(spec.classes)})
                     scored_out.write(result)
-                    if log is not None:
-                        log.append(log_rows(scored, features, spec, ids=ids,
-                                            model_version=champion.model_version,
-                                            alias="champion", role="batch",
-                                            request_id=run_id, source_file=source.name))
+                    if log_predictions:
+                        land_prediction_block(log_block(
+                            scored, features, spec, ids=ids,
+                            model_version=champion.model_version, alias="champion",
+                            role="batch", request_id=run_id, source_file=source.name))
                 first_row += len(chunk)
                 bar.advance(task, len(chunk))
-        if log is not None:
-            log.close()
     except BaseException:
         scored_out.abort()
         rejects_out.abort()

@@ -41,12 +41,15 @@ from models.serving.wal import (
     LogRefused,
     LogSettings,
     Segment,
+    block_table,
     close_segment,
     compact_orphans,
     compact_segment,
     encode,
+    encode_blocks,
     log_settings,
     open_segment,
+    write_parquet_file,
     write_record,
 )
 from warehouse.landing import landing_folder
@@ -83,6 +86,16 @@ def write_parquet_atomically(rows: list[dict[str, Any]], schema: pa.Schema, fold
     return final
 
 
+def land_prediction_block(block: dict[str, Any], folder: Path | None = None) -> Path:
+    """A batch run's chunk of predictions (`scoring.log_block`) straight into the landing
+    zone as one Parquet file, on stable storage before the run goes on: a file of rows needs
+    no write-ahead segment, since it is written whole before anything depends on it."""
+    folder = folder or landing_folder(PREDICTIONS)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"pred-batch-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
+    return write_parquet_file(block_table(block), PREDICTION_SCHEMA, folder / name, sync=True)
+
+
 class PredictionLog:
     """The prediction log of one process; thread-safe."""
 
@@ -115,14 +128,22 @@ class PredictionLog:
     def append(self, rows: list[dict[str, Any]]) -> None:
         """Log one request's rows; on return they are in the OS (and, with fsync=always, on
         stable storage). Raises `LogRefused` when the disk refuses them."""
-        if not rows:
-            return
-        data = encode(rows)
+        if rows:
+            self._append(encode(rows), len(rows))
+
+    def append_blocks(self, blocks: list[dict[str, Any]]) -> None:
+        """`append` for rows held as column blocks (`scoring.log_block`): what the API and
+        batch scoring log, without a dict per row."""
+        count = sum(len(block["prediction_id"]) for block in blocks)
+        if count:
+            self._append(encode_blocks(blocks), count)
+
+    def _append(self, data: bytes, count: int) -> None:
         with self._lock:
             if self.settings.mode == "buffered":
-                rolled = self._buffer(data, len(rows))
+                rolled = self._buffer(data, count)
             else:
-                rolled = self._write(data, len(rows))
+                rolled = self._write(data, count)
         if rolled:
             self._after_roll()
 

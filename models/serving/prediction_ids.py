@@ -11,7 +11,6 @@ can write the data home can already land files directly, so it needs no stronger
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import secrets
@@ -61,14 +60,24 @@ def _key() -> bytes:
     return _key_at(path)
 
 
-def _tag(random_part: str) -> str:
-    return hmac.new(_key(), random_part.encode(), hashlib.sha256).hexdigest()[:TAG_HEX]
+def _tag(random_part: str, key: bytes | None = None) -> str:
+    """The id's tag (`hmac.digest`: the one-shot C path, a few times faster than hmac.new)."""
+    return hmac.digest(key or _key(), random_part.encode(), "sha256").hex()[:TAG_HEX]
 
 
 def mint() -> str:
     """A new prediction id, signed."""
     random_part = uuid.uuid4().hex
     return f"{random_part}.{_tag(random_part)}"
+
+
+def mint_many(count: int) -> list[str]:
+    """`count` new prediction ids (the ids of one answer): one read of the key, one call for
+    the random parts."""
+    key = _key()
+    random = secrets.token_hex(16 * count)
+    parts = [random[i:i + 32] for i in range(0, 32 * count, 32)]
+    return [f"{part}.{_tag(part, key)}" for part in parts]
 
 
 def is_ours(prediction_id: str) -> bool:

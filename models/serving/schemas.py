@@ -29,6 +29,7 @@ from models.data.identifiers import feature_column
 from models.data.spec import DatasetSpec, FeatureSpec
 
 MAX_TEXT_CHARS = 50_000
+CATEGORY_MAX_CHARS = 200          # a category of a feature that lists no categories
 
 
 def _camel(name: str) -> str:
@@ -51,7 +52,8 @@ def _field(feature: FeatureSpec) -> tuple[Any, Any]:
         if feature.categories:
             return (Literal[feature.categories] | None,
                     Field(..., alias=alias, description=description))
-        return StrictStr | None, Field(..., max_length=200, alias=alias, description=description)
+        return StrictStr | None, Field(..., max_length=CATEGORY_MAX_CHARS, alias=alias,
+                                       description=description)
     return StrictStr, Field(..., min_length=1, max_length=MAX_TEXT_CHARS, alias=alias,
                             description=description)
 

@@ -100,34 +100,30 @@ def review_flags(frame: pd.DataFrame, spec: DatasetSpec, confidence: np.ndarray
     return np.array([r is not None for r in reasons], dtype=bool), reasons
 
 
-def new_prediction_id() -> str:
-    """A signed prediction id (see `prediction_ids`): feedback can prove we answered it."""
-    return prediction_ids.mint()
+def new_prediction_ids(count: int) -> list[str]:
+    """Signed prediction ids (see `prediction_ids`): feedback can prove we answered them."""
+    return prediction_ids.mint_many(count)
 
 
-def log_rows(scored: Scored, frame: pd.DataFrame, spec: DatasetSpec, *, ids: list[str],
-             model_version: str, alias: str, role: str, request_id: str | None,
-             latency_ms: float | None = None, source_file: str | None = None,
-             inputs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """The prediction-log rows of a scored frame (columns of the warehouse `predictions`).
-
-    `inputs` are the frame's records when the caller already has them as dicts (the API).
-    """
-    now = datetime.now(UTC).replace(tzinfo=None)
-    confidence = scored.confidence
-    if inputs is None:
-        inputs = frame[spec.feature_names].to_dict(orient="records")
-    rows = []
-    for i, prediction_id in enumerate(ids):
-        proba = scored.probabilities[i]
-        rows.append({
-            "prediction_id": prediction_id, "dataset": spec.name,
-            "model_version": model_version, "alias": alias, "role": role,
-            "request_id": request_id, "predicted_at": now,
-            "predicted_class": scored.classes[scored.indices[i]],
-            "predicted_index": int(scored.indices[i]), "confidence": float(confidence[i]),
-            "needs_review": bool(scored.needs_review[i]),
-            "probabilities": dict(zip(scored.classes, proba.round(6).tolist(), strict=True)),
-            "inputs": inputs[i], "latency_ms": latency_ms, "source_file": source_file,
-        })
-    return rows
+def log_block(scored: Scored, frame: pd.DataFrame, spec: DatasetSpec, *, ids: list[str],
+              model_version: str, alias: str, role: str, request_id: str | None,
+              latency_ms: float | None = None, source_file: str | None = None
+              ) -> dict[str, Any]:
+    """The prediction-log rows of a scored frame as one column block: values that are the
+    same for every row once, the others as arrays (written by `wal.encode_blocks`, landed
+    as the columns of the warehouse `predictions`). A missing input is logged as null."""
+    inputs: dict[str, Any] = {}
+    for feature in spec.features:
+        column = frame[feature.name]
+        inputs[feature.name] = (np.ascontiguousarray(column.to_numpy(dtype=float))
+                                if feature.type == "numeric"
+                                else column.to_numpy(dtype=object, na_value=None).tolist())
+    return {
+        "prediction_id": ids, "dataset": spec.name, "model_version": model_version,
+        "alias": alias, "role": role, "request_id": request_id,
+        "predicted_at": datetime.now(UTC).replace(tzinfo=None).isoformat(),
+        "predicted_class": scored.class_names(), "predicted_index": scored.indices,
+        "confidence": scored.confidence, "needs_review": scored.needs_review,
+        "classes": list(scored.classes), "probabilities": scored.probabilities.round(6),
+        "inputs": inputs, "latency_ms": latency_ms, "source_file": source_file,
+    }

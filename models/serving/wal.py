@@ -9,11 +9,12 @@ policy against a machine crash (`OVERNIGHT_LOG_FSYNC`).
 
 Files, all under `landing/_predictions/`:
 
-- `wal/<host>-<pid>-<time>-<random>.log`: a segment, one JSON array of rows per line (one
-  line per request, so a request is logged wholly or not at all). Its writer holds an
-  exclusive `flock` on it for as long as it lives; the kernel drops the lock when the process
-  dies, however it dies. A segment is created under a hidden name, locked, then renamed, so no
-  other process ever sees an unlocked live segment.
+- `wal/<host>-<pid>-<time>-<random>.log`: a segment, one line per request (so a request is
+  logged wholly or not at all): `{"blocks": [...]}`, column blocks of the request's rows (the
+  answering model's, then the shadow's), or, as the first version wrote, a JSON array of rows.
+  Its writer holds an exclusive `flock` on it for as long as it lives; the kernel drops the
+  lock when the process dies, however it dies. A segment is created under a hidden name,
+  locked, then renamed, so no other process ever sees an unlocked live segment.
 - `pred-<segment name>.parquet`: the compacted segment, written under a hidden temporary name
   and renamed into place. The name is a function of the segment, so compacting the same
   segment twice (a crash after the rename but before the segment is deleted) rewrites the
@@ -42,6 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -158,6 +160,59 @@ def encode(rows: list[dict[str, Any]]) -> bytes:
                         option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
 
 
+def encode_blocks(blocks: list[dict[str, Any]]) -> bytes:
+    """One request's rows as one line of column blocks (see `scoring.log_block`): numpy
+    arrays are written by orjson in C, NaN as null, which is how "missing" is logged."""
+    return orjson.dumps({"blocks": blocks}, default=_plain,
+                        option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
+
+
+def _plain(value: Any) -> Any:
+    """What orjson cannot write itself: a strided numpy array (a frame's column) as a list,
+    anything else as text."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+BLOCK_SCALARS = ("dataset", "model_version", "alias", "role", "request_id", "predicted_at",
+                 "latency_ms", "source_file")
+BLOCK_LISTS = ("prediction_id", "predicted_class", "predicted_index", "confidence",
+               "needs_review")
+
+
+def _block_rows(block: dict[str, Any]) -> list[dict[str, Any]]:
+    """A column block as the rows it holds (the row format of the log's first version)."""
+    classes, names = block["classes"], list(block["inputs"])
+    inputs = zip(*(block["inputs"][name] for name in names), strict=True)
+    return [{**{k: block[k] for k in BLOCK_SCALARS},
+             **{k: block[k][i] for k in BLOCK_LISTS},
+             "probabilities": dict(zip(classes, block["probabilities"][i], strict=True)),
+             "inputs": dict(zip(names, values, strict=True))}
+            for i, values in enumerate(inputs)]
+
+
+def block_table(block: dict[str, Any]) -> pa.Table:
+    """A column block (read back from a segment, or as `scoring.log_block` made it) as a
+    landing table, built column by column."""
+    block = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in block.items()}
+    block["inputs"] = {k: v.tolist() if isinstance(v, np.ndarray) else v
+                       for k, v in block["inputs"].items()}
+    n = len(block["prediction_id"])
+    classes, names = block["classes"], list(block["inputs"])
+    at = block["predicted_at"]
+    columns: dict[str, Any] = {k: block[k] for k in BLOCK_LISTS}
+    columns.update({k: [block[k]] * n for k in BLOCK_SCALARS})
+    columns["predicted_at"] = [datetime.fromisoformat(at) if isinstance(at, str) else at] * n
+    columns["probabilities"] = [orjson.dumps(dict(zip(classes, p, strict=True))).decode()
+                                for p in block["probabilities"]]
+    columns["inputs"] = [orjson.dumps(dict(zip(names, values, strict=True)),
+                                      default=str).decode()
+                         for values in zip(*(block["inputs"][k] for k in names), strict=True)]
+    return pa.Table.from_pydict({f.name: columns[f.name] for f in PREDICTION_SCHEMA},
+                                schema=PREDICTION_SCHEMA)
+
+
 def write_record(segment: Segment, data: bytes, *, sync: bool) -> None:
     """Append one encoded request to the segment; on failure, cut a partial write back so
     that the next request starts on a clean line (or mark the segment broken)."""
@@ -188,9 +243,30 @@ def close_segment(segment: Segment) -> None:
 
 @dataclass(frozen=True)
 class SegmentContent:
-    rows: list[dict[str, Any]]
+    row_lines: list[dict[str, Any]]     # rows of lines in the row format
+    blocks: list[dict[str, Any]]        # column blocks of lines in the block format
     torn_tail: bool        # an incomplete last record: its request was never answered
     bad_lines: int         # complete lines that did not parse (never written by us)
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """Every record as a row, in the order written (within each format)."""
+        return [*self.row_lines, *(row for block in self.blocks for row in _block_rows(block))]
+
+    def count(self) -> int:
+        return len(self.row_lines) + sum(len(b["prediction_id"]) for b in self.blocks)
+
+    def table(self) -> pa.Table:
+        """The landing table of every record."""
+        tables = [pa.Table.from_pylist([_parquet_row(r) for r in self.row_lines],
+                                       schema=PREDICTION_SCHEMA)] if self.row_lines else []
+        tables += [block_table(block) for block in self.blocks]
+        return pa.concat_tables(tables)
+
+
+def _is_block(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("prediction_id"), list) \
+        and isinstance(value.get("inputs"), dict)
 
 
 def read_segment(path: Path) -> SegmentContent:
@@ -198,6 +274,7 @@ def read_segment(path: Path) -> SegmentContent:
     lines = path.read_bytes().split(b"\n")
     tail = lines.pop()          # b"" when the file ends with a complete record
     rows: list[dict[str, Any]] = []
+    blocks: list[dict[str, Any]] = []
     bad = 0
     for line in lines:
         if not line:
@@ -209,9 +286,12 @@ def read_segment(path: Path) -> SegmentContent:
             continue
         if isinstance(records, list):
             rows.extend(r for r in records if isinstance(r, dict))
+        elif isinstance(records, dict) and isinstance(records.get("blocks"), list) \
+                and all(_is_block(b) for b in records["blocks"]):
+            blocks.extend(records["blocks"])
         else:
             bad += 1
-    return SegmentContent(rows, bool(tail), bad)
+    return SegmentContent(rows, blocks, bool(tail), bad)
 
 
 def _parquet_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -223,12 +303,13 @@ def _parquet_row(row: dict[str, Any]) -> dict[str, Any]:
             "inputs": orjson.dumps(row.get("inputs"), default=str).decode()}
 
 
-def write_parquet_file(rows: list[dict[str, Any]], schema: pa.Schema, final: Path, *,
-                       sync: bool) -> Path:
+def write_parquet_file(rows: list[dict[str, Any]] | pa.Table, schema: pa.Schema, final: Path,
+                       *, sync: bool) -> Path:
     """`rows` as one Parquet file visible under `final` only when complete (and, with `sync`,
     on stable storage before the name appears)."""
     tmp = final.with_name(f".{final.name}.tmp")
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
+    table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=schema)
+    pq.write_table(table, tmp)
     if sync:
         fd = os.open(tmp, os.O_RDONLY)
         try:
@@ -260,11 +341,12 @@ def compact_segment(segment: Path, folder: Path, *, sync: bool) -> Compacted:
                     "lines", segment.name, "an" if content.torn_tail else "no",
                     content.bad_lines)
     target = None
-    if content.rows:
-        target = write_parquet_file([_parquet_row(r) for r in content.rows], PREDICTION_SCHEMA,
+    count = content.count()
+    if count:
+        target = write_parquet_file(content.table(), PREDICTION_SCHEMA,
                                     folder / parquet_name(segment), sync=sync)
     segment.unlink(missing_ok=True)
-    return Compacted(target, len(content.rows))
+    return Compacted(target, count)
 
 
 def _lock_orphan(path: Path) -> int | None:

@@ -366,3 +366,36 @@ def test_serve_with_a_wrong_fsync_policy_stops_with_one_line(home) -> None:
     assert done.returncode == 1
     assert "OVERNIGHT_LOG_FSYNC='sometimes' is not one of always, interval, never" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_column_blocks_land_as_the_same_rows_as_the_row_format(home) -> None:
+    """A request logged as column blocks (what the API writes) lands exactly as the same rows
+    logged one dict each (the first format, still read): values, nulls, JSON text."""
+    import numpy as np
+
+    from models.serving.logs import land_prediction_block
+
+    rows = [_row(1), {**_row(2), "inputs": {"age": None}, "needs_review": True}]
+    block = {"prediction_id": ["p000001", "p000002"], "dataset": "customer",
+             "model_version": "customer-v1", "alias": "champion", "role": "served",
+             "request_id": "r1", "predicted_at": "2026-11-25T10:00:00",
+             "predicted_class": ["High", "High"], "predicted_index": np.array([2, 2]),
+             "confidence": np.array([0.9, 0.9]), "needs_review": np.array([False, True]),
+             "classes": ["Low", "Medium", "High"],
+             "probabilities": np.array([[0.05, 0.05, 0.9], [0.05, 0.05, 0.9]]),
+             "inputs": {"age": np.array([41.0, np.nan])}, "latency_ms": 3.0,
+             "source_file": None}
+    for row in rows:
+        row["request_id"] = "r1"
+    by_rows, by_blocks = home / "rows", home / "blocks"
+    log = PredictionLog(by_rows, flush_rows=1000)
+    log.append(rows)
+    log.close()
+    log = PredictionLog(by_blocks, flush_rows=1000)
+    log.append_blocks([block])
+    log.close()
+    direct = land_prediction_block(block, home / "direct")
+    expected = pd.read_parquet(next(by_rows.glob("*.parquet")))
+    for landed in (next(by_blocks.glob("*.parquet")), direct):
+        pd.testing.assert_frame_equal(pd.read_parquet(landed), expected)
+    assert json.loads(expected["inputs"].iloc[1]) == {"age": None}

@@ -3,13 +3,14 @@ route documents, and the answer to a body that does not match its schema."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Response
 from flask_openapi3 import Tag
 from pydantic import BaseModel, ValidationError
 
+from models.serving.batching import SharedScorer
 from models.serving.config import ServingConfig
 from models.serving.edges import EdgeSettings
 from models.serving.errors import ApiError, error
@@ -32,6 +33,7 @@ class RouteContext:
     log: PredictionLog
     config: ServingConfig
     edges: EdgeSettings
+    scorer: SharedScorer = field(default_factory=SharedScorer)
 
 
 def validation_failed(exc: ValidationError) -> Response:

@@ -1,20 +1,31 @@
 """POST /v1/datasets/<dataset>/predict: one route per served dataset (so the OpenAPI document
 shows each dataset's own record schema), a catch-all for datasets that arrived later and for
 unknown names, and the scoring they share: champion or canary challenger, shadow scoring,
-the prediction log on disk before the answer leaves, optional explanations."""
+the prediction log on disk before the answer leaves, optional explanations.
+
+Bodies are checked on columns first (`columnar.validated_frame`); only a body that fails that
+check goes through the per-record pydantic models, which name every bad field. flask-openapi3
+still documents the body model; its own per-request validation is switched off for these
+views (`__delay_validate_request__`, the flag its `validate_request` decorator uses).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from flask import Response, g, jsonify, request
 from flask_openapi3 import OpenAPI
 from pydantic import BaseModel, RootModel, ValidationError
 
+from models.data.spec import DatasetSpec
 from models.serving import metrics
+from models.serving.columnar import ColumnChecker, validated_frame
 from models.serving.errors import error
 from models.serving.explaining import explain_records
 from models.serving.logs import LogRefused
@@ -25,12 +36,28 @@ from models.serving.schemas import (
     PredictResponse,
     predict_body_model,
 )
-from models.serving.scoring import log_rows, new_prediction_id, score_frame
+from models.serving.scoring import Scored, log_block, new_prediction_ids
 
 
 class AnyPredictBody(RootModel[dict[str, Any] | list[dict[str, Any]]]):
     """One record or a list of records of the dataset named in the path; checked against
     that dataset's current spec (see `GET /v1/datasets/{dataset}/model` for its schema)."""
+
+
+@dataclass(frozen=True)
+class BodyCheck:
+    """What checks one dataset's bodies, built once per record schema (not per request)."""
+
+    checker: ColumnChecker
+    model: type[BaseModel]
+    max_batch: int
+
+    @classmethod
+    def of(cls, spec: DatasetSpec, record: type[BaseModel], max_batch: int) -> BodyCheck:
+        return cls(ColumnChecker(spec), predict_body_model(spec, record, max_batch), max_batch)
+
+    def frame(self, body: Any) -> pd.DataFrame:
+        return validated_frame(body, self.checker, self.model, self.max_batch)
 
 
 def routed_to_challenger(key: str, share: float) -> bool:
@@ -41,7 +68,16 @@ def routed_to_challenger(key: str, share: float) -> bool:
     return bucket < share
 
 
-def score(ctx: RouteContext, dataset: str, body: Any, explain: bool) -> Response:
+def checked_request(check: BodyCheck) -> tuple[pd.DataFrame, bool] | Response:
+    """The body's input frame and `explain`, or the 422 naming what is wrong."""
+    try:
+        query = PredictQuery.model_validate(request.args.to_dict())
+        return check.frame(request.get_json(silent=True)), query.explain
+    except ValidationError as exc:
+        return validation_failed(exc)
+
+
+def score(ctx: RouteContext, dataset: str, frame: pd.DataFrame, explain: bool) -> Response:
     store, edges = ctx.store, ctx.edges
     g.dataset = dataset
     traffic = store.traffic.for_dataset(dataset)
@@ -54,51 +90,57 @@ def score(ctx: RouteContext, dataset: str, body: Any, explain: bool) -> Response
     answering = champion
     if challenger is not None and routed_to_challenger(key, traffic.canary_share):
         answering = challenger
-    dumped = body.model_dump()          # one call into pydantic's core for the whole body
-    inputs = dumped if isinstance(dumped, list) else [dumped]
-    items = inputs
-    if explain and len(items) > edges.explain_max_records:
+    count = len(frame)
+    if explain and count > edges.explain_max_records:
         return error(422, f"explain=true explains at most {edges.explain_max_records} "
-                     f"records per request; this one has {len(items)}", [{
+                     f"records per request; this one has {count}", [{
                          "field": "explain", "problem": "send fewer records, or ask "
                          "without explain=true (OVERNIGHT_EXPLAIN_MAX_RECORDS sets "
                          "the limit)"}])
-    frame = pd.DataFrame(inputs, columns=answering.spec.feature_names)
-    scored = score_frame(answering.model, frame, answering.spec)
-    ids = [new_prediction_id() for _ in items]
+    scored = ctx.scorer.score(answering.model, frame, answering.spec)
+    ids = new_prediction_ids(count)
     latency = (time.perf_counter() - g.started) * 1000
-    rows = log_rows(scored, frame, answering.spec, ids=ids,
-                    model_version=answering.model_version, alias=answering.alias,
-                    role="served", request_id=g.request_id, latency_ms=latency,
-                    inputs=inputs)
+    blocks = [log_block(scored, frame, answering.spec, ids=ids,
+                        model_version=answering.model_version, alias=answering.alias,
+                        role="served", request_id=g.request_id, latency_ms=latency)]
     if traffic.shadow and challenger is not None and answering is champion:
-        shadow = score_frame(challenger.model, frame, challenger.spec)
-        rows += log_rows(shadow, frame, challenger.spec,
-                         ids=[new_prediction_id() for _ in items],
-                         model_version=challenger.model_version, alias="challenger",
-                         role="shadow", request_id=g.request_id, inputs=inputs)
+        shadow = ctx.scorer.score(challenger.model, frame, challenger.spec)
+        blocks.append(log_block(shadow, frame, challenger.spec, ids=new_prediction_ids(count),
+                                model_version=challenger.model_version, alias="challenger",
+                                role="shadow", request_id=g.request_id))
     try:                    # on disk before the answer leaves, or no answer
-        ctx.log.append(rows)
+        ctx.log.append_blocks(blocks)
     except LogRefused as refused:
         response = error(503, "the prediction could not be logged, so it is not answered",
                          [{"field": "prediction_log", "problem": str(refused)}])
         response.headers["Retry-After"] = "5"
         return response
     explanations = explain_records(answering, frame) if explain else None
-    out = []
-    for i, row in enumerate(rows[:len(items)]):
-        metrics.PREDICTIONS.labels(dataset, answering.model_version,
-                                   row["predicted_class"], "served").inc()
-        item = {"prediction_id": row["prediction_id"],
-                "class_name": row["predicted_class"], "class_index": row["predicted_index"],
-                "probabilities": row["probabilities"], "confidence": row["confidence"],
-                "needs_review": row["needs_review"],
-                "review_reason": scored.review_reasons[i],
-                "model_version": answering.model_version, "alias": answering.alias}
-        if explanations is not None:
-            item["explanation"] = explanations[i]
-        out.append(item)
-    return jsonify({"request_id": g.request_id, "dataset": dataset, "predictions": out})
+    names = scored.class_names()
+    for name, times in Counter(names).items():
+        metrics.PREDICTIONS.labels(dataset, answering.model_version, name, "served").inc(times)
+    return jsonify({"request_id": g.request_id, "dataset": dataset,
+                              "predictions": answers(scored, names, ids, answering.model_version,
+                                                     answering.alias, explanations)})
+
+
+def answers(scored: Scored, names: list[str], ids: list[str], model_version: str, alias: str,
+            explanations: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The answer of every record, from the scored arrays (one `tolist` per column)."""
+    classes = scored.classes
+    probabilities = [dict(zip(classes, row, strict=True))
+                     for row in np.round(scored.probabilities, 6).tolist()]
+    out = [{"prediction_id": pid, "class_name": name, "class_index": index,
+            "probabilities": proba, "confidence": confidence, "needs_review": review,
+            "review_reason": reason, "model_version": model_version, "alias": alias}
+           for pid, name, index, proba, confidence, review, reason in zip(
+               ids, names, scored.indices.tolist(), probabilities,
+               scored.confidence.tolist(), scored.needs_review.tolist(),
+               scored.review_reasons, strict=True)]
+    if explanations is not None:
+        for item, explanation in zip(out, explanations, strict=True):
+            item["explanation"] = explanation
+    return out
 
 
 def register(app: OpenAPI, ctx: RouteContext) -> None:
@@ -111,15 +153,19 @@ def _register_dataset_routes(app: OpenAPI, ctx: RouteContext) -> None:
     for dataset in store.datasets:
         if dataset not in store.specs:
             continue
-        body_model = predict_body_model(store.specs[dataset], store.records[dataset],
-                                        ctx.config.max_batch)
+        check = BodyCheck.of(store.specs[dataset], store.records[dataset],
+                             ctx.config.max_batch)
 
-        def view(query: PredictQuery, body: BaseModel, _dataset: str = dataset) -> Response:
-            return score(ctx, _dataset, body, query.explain)
+        def view(_dataset: str = dataset, _check: BodyCheck = check) -> Response:
+            checked = checked_request(_check)
+            if isinstance(checked, Response):
+                return checked
+            return score(ctx, _dataset, *checked)
 
-        view.__annotations__ = {"query": PredictQuery, "body": body_model,
+        view.__annotations__ = {"query": PredictQuery, "body": check.model,
                                 "return": Response}
         view.__name__ = f"predict_{dataset}"
+        view.__delay_validate_request__ = True        # type: ignore[attr-defined]
         app.post(f"/v1/datasets/{dataset}/predict", tags=[PREDICT_TAG],
                  summary=f"Predict {dataset}", responses={200: PredictResponse, **ERRORS},
                  operation_id=f"predict_{dataset}")(view)
@@ -127,7 +173,7 @@ def _register_dataset_routes(app: OpenAPI, ctx: RouteContext) -> None:
 
 def _register_catch_all(app: OpenAPI, ctx: RouteContext) -> None:
     store = ctx.store
-    late_bodies: dict[tuple[str, int], type[BaseModel]] = {}
+    late_checks: dict[tuple[str, int], BodyCheck] = {}
 
     @app.post("/v1/datasets/<dataset>/predict", doc_ui=False)
     def predict_any(path: DatasetPath, query: PredictQuery, body: AnyPredictBody) -> Response:
@@ -142,10 +188,10 @@ def _register_catch_all(app: OpenAPI, ctx: RouteContext) -> None:
             return error(503, f"no model to serve for {path.dataset}",
                          [{"field": "dataset", "problem": store.problem(path.dataset) or ""}])
         key = (path.dataset, id(record))
-        if key not in late_bodies:
-            late_bodies[key] = predict_body_model(spec, record, ctx.config.max_batch)
+        if key not in late_checks:
+            late_checks[key] = BodyCheck.of(spec, record, ctx.config.max_batch)
         try:
-            checked = late_bodies[key].model_validate(body.model_dump())
+            frame = late_checks[key].frame(body.model_dump())
         except ValidationError as exc:
             return validation_failed(exc)
-        return score(ctx, path.dataset, checked, query.explain)
+        return score(ctx, path.dataset, frame, query.explain)
