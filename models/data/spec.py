@@ -167,7 +167,12 @@ def one_line(error: Exception) -> str:
 
 def feature_frame(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     """The spec's feature columns of a frame, categorical values as strings."""
+    from pandas.api.types import infer_dtype
+
     out = frame[spec.feature_names].copy()
     for column in spec.features_of_type("categorical"):
+        if out[column].dtype == object and infer_dtype(out[column], skipna=True) in (
+                "string", "empty"):
+            continue                    # text already (checked in C): nothing to convert
         out[column] = out[column].map(lambda v: v if v is None or v != v else str(v))
     return out

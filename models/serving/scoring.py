@@ -53,12 +53,14 @@ def score_frame(model: Any, frame: pd.DataFrame, spec: DatasetSpec) -> Scored:
     else:
         chosen = np.argmax(raw, axis=1)
     position = {name: i for i, name in enumerate(spec.classes)}
-    model_classes = [str(c) for c in model.classes_]
+    to_spec = np.array([position.get(str(c), -1) for c in model.classes_], dtype=int)
+    known = to_spec >= 0
     probabilities = np.zeros((len(frame), len(spec.classes)))
-    for j, name in enumerate(model_classes):
-        if name in position:
-            probabilities[:, position[name]] = raw[:, j]
-    indices = np.array([position[model_classes[i]] for i in chosen], dtype=int)
+    probabilities[:, to_spec[known]] = raw[:, known]
+    indices = to_spec[chosen]
+    if (indices < 0).any():
+        unknown = sorted({str(model.classes_[c]) for c in chosen[indices < 0]})
+        raise KeyError(f"classes {unknown} of the model are not classes of {spec.name}")
     confidence = probabilities[np.arange(len(frame)), indices]
     review, reasons = review_flags(frame, spec, confidence)
     return Scored(list(spec.classes), indices, probabilities, time.perf_counter() - start,
@@ -85,19 +87,21 @@ def review_flags(frame: pd.DataFrame, spec: DatasetSpec, confidence: np.ndarray
     total = len(spec.feature_names)
     missing = missing_counts(frame, spec)
     low = below_threshold(confidence, spec.confidence_threshold)
-    reasons: list[str | None] = []
-    for count, is_low, value in zip(missing.tolist(), low.tolist(), confidence.tolist(),
-                                    strict=True):
+    reasons: list[str | None] = [None] * len(confidence)
+    flagged = np.flatnonzero((missing * 2 > total) | low)
+    for i, count, is_low, value in zip(flagged.tolist(), missing[flagged].tolist(),
+                                       low[flagged].tolist(), confidence[flagged].tolist(),
+                                       strict=True):
         if count == total:
-            reasons.append("all features missing")
+            reasons[i] = "all features missing"
         elif count * 2 > total:
-            reasons.append(f"{count} of {total} features missing")
+            reasons[i] = f"{count} of {total} features missing"
         elif is_low:
-            reasons.append(f"confidence {value:.3f} below the threshold "
-                           f"{spec.confidence_threshold}")
-        else:
-            reasons.append(None)
-    return np.array([r is not None for r in reasons], dtype=bool), reasons
+            reasons[i] = (f"confidence {value:.3f} below the threshold "
+                          f"{spec.confidence_threshold}")
+    review = np.zeros(len(confidence), dtype=bool)
+    review[flagged] = True
+    return review, reasons
 
 
 def new_prediction_ids(count: int) -> list[str]:

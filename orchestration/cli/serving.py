@@ -78,8 +78,11 @@ def predict(
     """Score a file with the current champion (invalid rows go to OUT.rejects with a reason).
     In CSV outputs, text cells that start with =, +, -, @, a tab or a carriage return get a
     leading ' so that spreadsheets do not run them (unless --raw); --out may not be --file."""
+    import gc
+
     from models.serving.batch import score_file
 
+    gc.freeze()         # the libraries' objects: out of the cyclic collector's walks
     result = score_file(dataset, file, out, chunk_rows=chunk_rows, log_predictions=log,
                         progress=sys.stderr.isatty(), raw=raw)
     print(f"{result.scored} rows scored by {result.model_version} into {result.output} "
