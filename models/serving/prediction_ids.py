@@ -1,8 +1,11 @@
 """Prediction ids that prove the server minted them, so feedback can be checked without storage.
 
-A prediction id is `<32 hex random>.<24 hex HMAC-SHA256 of the random part>`, keyed by a
-secret of the data home (`serving/prediction-ids.key`, 32 random bytes created on first use
-with 0600 permissions; every worker and `overnight predict` of the same home share it).
+A prediction id is `<32 hex random>.<24 hex tag of the random part>`. The tag is a MAC keyed
+by a secret of the data home (`serving/prediction-ids.key`, 32 random bytes created on first
+use with 0600 permissions; every worker and `overnight predict` of the same home share it):
+BLAKE2b in its keyed mode, a MAC by design and three times faster than HMAC-SHA256, which
+mattered once a 1M-row file needed a million ids. Ids minted before carry an HMAC-SHA256 tag
+and are still recognised.
 `/v1/feedback` verifies an id's tag in microseconds and without the warehouse (which serving
 never opens), so labels for ids this platform never answered are refused per id and never
 reach the accuracy figures that trigger retraining. The key guards against HTTP clients; whoever
@@ -11,11 +14,11 @@ can write the data home can already land files directly, so it needs no stronger
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import secrets
 import time
-import uuid
 from functools import lru_cache
 from pathlib import Path
 
@@ -61,14 +64,19 @@ def _key() -> bytes:
 
 
 def _tag(random_part: str, key: bytes | None = None) -> str:
-    """The id's tag (`hmac.digest`: the one-shot C path, a few times faster than hmac.new)."""
-    return hmac.digest(key or _key(), random_part.encode(), "sha256").hex()[:TAG_HEX]
+    """The id's tag: BLAKE2b keyed by the home's secret, 12 bytes."""
+    return hashlib.blake2b(random_part.encode(), key=key or _key(),
+                           digest_size=TAG_HEX // 2).hexdigest()
+
+
+def _legacy_tag(random_part: str) -> str:
+    """The tag of ids minted before BLAKE2b: HMAC-SHA256, truncated to 12 bytes."""
+    return hmac.digest(_key(), random_part.encode(), "sha256").hex()[:TAG_HEX]
 
 
 def mint() -> str:
     """A new prediction id, signed."""
-    random_part = uuid.uuid4().hex
-    return f"{random_part}.{_tag(random_part)}"
+    return mint_many(1)[0]
 
 
 def mint_many(count: int) -> list[str]:
@@ -85,4 +93,5 @@ def is_ours(prediction_id: str) -> bool:
     random_part, dot, tag = prediction_id.partition(".")
     if not dot or len(random_part) != 32 or len(tag) != TAG_HEX:
         return False
-    return hmac.compare_digest(tag, _tag(random_part))
+    return hmac.compare_digest(tag, _tag(random_part)) \
+        or hmac.compare_digest(tag, _legacy_tag(random_part))

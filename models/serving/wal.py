@@ -194,23 +194,38 @@ def _block_rows(block: dict[str, Any]) -> list[dict[str, Any]]:
 
 def block_table(block: dict[str, Any]) -> pa.Table:
     """A column block (read back from a segment, or as `scoring.log_block` made it) as a
-    landing table, built column by column."""
+    landing table."""
+    return blocks_table([block])
+
+
+def _block_columns(block: dict[str, Any], columns: dict[str, list[Any]]) -> None:
+    """Extend `columns` with one block's rows."""
     block = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in block.items()}
-    block["inputs"] = {k: v.tolist() if isinstance(v, np.ndarray) else v
-                       for k, v in block["inputs"].items()}
+    inputs = {k: v.tolist() if isinstance(v, np.ndarray) else v
+              for k, v in block["inputs"].items()}
     n = len(block["prediction_id"])
-    classes, names = block["classes"], list(block["inputs"])
-    at = block["predicted_at"]
-    columns: dict[str, Any] = {k: block[k] for k in BLOCK_LISTS}
-    columns.update({k: [block[k]] * n for k in BLOCK_SCALARS})
-    columns["predicted_at"] = [datetime.fromisoformat(at) if isinstance(at, str) else at] * n
-    columns["probabilities"] = [orjson.dumps(dict(zip(classes, p, strict=True))).decode()
-                                for p in block["probabilities"]]
-    columns["inputs"] = [orjson.dumps(dict(zip(names, values, strict=True)),
-                                      default=str).decode()
-                         for values in zip(*(block["inputs"][k] for k in names), strict=True)]
-    return pa.Table.from_pydict({f.name: columns[f.name] for f in PREDICTION_SCHEMA},
-                                schema=PREDICTION_SCHEMA)
+    classes, names = block["classes"], list(inputs)
+    if isinstance(block["predicted_at"], str):
+        block["predicted_at"] = datetime.fromisoformat(block["predicted_at"])
+    for key in BLOCK_LISTS:
+        columns[key].extend(block[key])
+    for key in BLOCK_SCALARS:
+        columns[key].extend([block[key]] * n)
+    columns["probabilities"].extend(orjson.dumps(dict(zip(classes, p, strict=True))).decode()
+                                    for p in block["probabilities"])
+    columns["inputs"].extend(orjson.dumps(dict(zip(names, values, strict=True)),
+                                          default=str).decode()
+                             for values in zip(*(inputs[k] for k in names), strict=True))
+
+
+def blocks_table(blocks: list[dict[str, Any]]) -> pa.Table:
+    """Column blocks as one landing table, built column by column (one Arrow conversion for
+    a whole segment of single-record requests, not one per request)."""
+    columns: dict[str, list[Any]] = {field.name: [] for field in PREDICTION_SCHEMA}
+    for block in blocks:
+        if len(block["prediction_id"]):
+            _block_columns(block, columns)
+    return pa.Table.from_pydict(columns, schema=PREDICTION_SCHEMA)
 
 
 def write_record(segment: Segment, data: bytes, *, sync: bool) -> None:
@@ -260,7 +275,8 @@ class SegmentContent:
         """The landing table of every record."""
         tables = [pa.Table.from_pylist([_parquet_row(r) for r in self.row_lines],
                                        schema=PREDICTION_SCHEMA)] if self.row_lines else []
-        tables += [block_table(block) for block in self.blocks]
+        if self.blocks:
+            tables.append(blocks_table(self.blocks))
         return pa.concat_tables(tables)
 
 
