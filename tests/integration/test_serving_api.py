@@ -94,6 +94,23 @@ def _without(field: str) -> dict[str, Any]:
     return record
 
 
+def test_an_answer_does_not_depend_on_how_its_record_was_sent(served) -> None:
+    """Alone or in a list (so also alone or batched with other requests by the worker's
+    shared scorer) the same answer, field for field, apart from the ids and the last bits of
+    `confidence` (BLAS sums a matrix of one row and of many in different orders)."""
+    sent = records("customer", 5, seed=21)
+    sent[2]["age"] = int(sent[2]["age"])            # an integer where a float goes: accepted
+    together = _post(served["client"], "/v1/datasets/customer/predict", sent).json
+    alone = [_post(served["client"], "/v1/datasets/customer/predict", r).json for r in sent]
+
+    def answer(p: dict[str, Any]) -> dict[str, Any]:
+        return {**{k: v for k, v in p.items() if k != "prediction_id"},
+                "confidence": pytest.approx(p["confidence"], rel=1e-12)}
+
+    assert [answer(p) for p in together["predictions"]] == [
+        answer(a["predictions"][0]) for a in alone]
+
+
 @pytest.mark.parametrize(("body", "status", "field", "words"), [
     (_bad("age", "forty"), 422, "age", "valid number"),
     (_bad("age", True), 422, "age", "valid number"),
