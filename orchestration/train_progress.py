@@ -21,9 +21,8 @@ TASK_LINE = re.compile(r"\[(?P<run>[^/\]\s]+)/(?P<step>[A-Za-z_]\w*)/(?P<task>[^
                        r"(?: \(pid \d+\))?\] (?P<message>.*)$")
 FOREACH = re.compile(r"Foreach yields (?P<n>\d+) child steps")
 TRIAL = re.compile(r"\btrial (?P<done>\d+)/(?P<planned>\d+) done\b")
-STAGES = {"start": "reading the window", "split": "splitting the data",
-          "train": "training the candidates", "join": "ranking and registering the winner",
-          "report": "writing the model report", "end": "finishing"}
+STAGES = {"start": "reading and splitting the window", "train": "training the candidates",
+          "join": "ranking, reporting and registering the winner", "end": "finishing"}
 BRANCH_STEP = "train"
 
 

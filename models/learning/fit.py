@@ -187,15 +187,19 @@ def make_model(spec: DatasetSpec, algorithm: str, params: dict[str, Any] | None 
 
 def fit_candidate(spec: DatasetSpec, split: Split, algorithm: str, *,
                   params: dict[str, Any] | None = None, imbalance: str = "none",
-                  cv_folds: int = 3, seed: int = 0, model: Any = None) -> CandidateResult:
+                  cv_folds: int = 3, seed: int = 0, model: Any = None,
+                  cv_scores: list[float] | None = None) -> CandidateResult:
     """Fit one candidate on the training split, evaluate it on the held-out split.
 
     Its cv_scores follow `selection_scheme`: on a small window, repeated folds over all rows.
+    A caller that already scored this model on exactly the scheme's folds (tuning on the
+    training split's folds) passes them as `cv_scores` instead of fitting them again.
     """
     model = model if model is not None else make_model(spec, algorithm, params,
                                                        imbalance=imbalance, seed=seed)
     scheme = selection_scheme(split, cv_folds)
-    cv_scores = scheme_scores(model, split, scheme, seed=seed)
+    cv_scores = (list(cv_scores) if cv_scores is not None
+                 else scheme_scores(model, split, scheme, seed=seed))
     start = time.perf_counter()
     model.fit(split.x_train, split.y_train)
     fit_seconds = time.perf_counter() - start

@@ -1,33 +1,48 @@
 """TrainingFlow: the Metaflow flow that trains a dataset's candidates and registers the best.
 
-    1. start   load the training window from the warehouse (read-only), check it, and choose
-               the algorithms for this dataset's size and kind
-    2. split   the stratified held-out split every branch shares
-    3. train   one branch per algorithm (foreach): Optuna tuning, fit, evaluate
+    1. start   load the training window from the warehouse (read-only), check it, choose the
+               algorithms for this dataset's size and kind, and make the stratified held-out
+               split every branch shares
+    2. train   one branch per algorithm (foreach): Optuna tuning, fit, evaluate
                (@retry for transient failures, @catch so one broken branch does not sink the run)
-    4. join    collect results, record failed branches, select (performance first: only the
+    3. join    collect results, record failed branches, select (performance first: only the
                candidates tied with the best macro F1 are ranked by the multi-criteria score),
-               significance tests, ensemble advice; refit the winner on every labelled row
-    5. report  the model report of the winner and the production report
-    6. end     register the winner as the challenger, with the run's candidate results, in one
-               warehouse transaction: the refit is the artifact, the training-split fit (whose
-               held-out figures the card and the gate use) travels beside it
+               significance tests, ensemble advice; refit the winner on every labelled row;
+               write the winner's model report and the production report; register the winner
+               as the challenger, with the run's candidate results, in one warehouse
+               transaction: the refit is the artifact, the training-split fit (whose held-out
+               figures the card and the gate use) travels beside it
+    4. end     say what was registered (Metaflow requires a last step that is not a join)
 
-Only `end` writes to the warehouse (DuckDB allows one writer); branches keep their results as
+Only `join` writes to the warehouse (DuckDB allows one writer); branches keep their results as
 Metaflow artifacts, readable with `metaflow.Flow("TrainingFlow")`. Each step is a few lines
 that call plain functions of `models`, so the same code runs in a test and in `@kubernetes`.
 
-    python -m models.training.flow run --dataset customer --trials 20
+Why so few steps and light imports: every Metaflow task is a fresh Python process that pays
+its start, its imports (scikit-learn and its scientific stack: about 2 s on this 2-core host)
+and an artifact round trip. A step that only passes data along (the former `split`, `report`
+and a registering `end`) costs that for milliseconds of work, so their work is part of `start`
+and `join`, and `end` imports nothing but Metaflow. This module is what each task imports
+first, so it imports Metaflow and nothing heavy; each step imports what it needs
+(`models.training.steps.import_for`) before its work is timed. Each task records
+`work_seconds`, the seconds of its step's work after those imports, so a benchmark can tell
+work from orchestration (process start, imports, artifact persistence).
+
+    python -m models.training.flow run --dataset customer --trials 20 --max-workers 2
 """
 
 from __future__ import annotations
 
 import os
-
-from warehouse.settings import get_settings
+import time
 
 # Metaflow reads its configuration when imported: keep its datastore under the data home.
-os.environ.setdefault("METAFLOW_DATASTORE_SYSROOT_LOCAL", str(get_settings().metaflow_dir))
+# The runner passes it in the environment of every task; only a direct `python flow.py run`
+# pays for the settings import here.
+if "METAFLOW_DATASTORE_SYSROOT_LOCAL" not in os.environ:
+    from warehouse.settings import get_settings
+
+    os.environ["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = str(get_settings().metaflow_dir)
 os.environ.setdefault("USERNAME", os.environ.get("USER") or "overnight")
 
 from metaflow import (  # type: ignore[attr-defined]
@@ -68,23 +83,26 @@ class TrainingFlow(FlowSpec):
 
     @step
     def start(self):
-        """Load the training window read-only, check it, choose the algorithms."""
-        from models.training.steps import load_window, plan_algorithms, utc_now, window_shares
+        """Load the training window read-only, check it, choose the algorithms, split."""
+        from models.learning.fit import split_data
+        from models.training.steps import (
+            import_for,
+            load_window,
+            plan_algorithms,
+            utc_now,
+            window_shares,
+        )
 
+        import_for("start")
+        started = time.perf_counter()
         self.started_at = utc_now()
         self.spec, self.frame, self.training_batches = load_window(
             self.dataset, self.start_date or None, self.end_date or None)
         self.plan = plan_algorithms(self.spec, len(self.frame), self.algorithms,
                                     self.imbalance, window_shares(self.frame, self.spec))
-        self.next(self.split)
-
-    @step
-    def split(self):
-        """The held-out split every branch shares."""
-        from models.learning.fit import split_data
-
         self.data = split_data(self.frame, self.spec, test_size=self.test_size, seed=self.seed)
         self.candidates = list(self.plan["algorithms"])
+        self.work_seconds = time.perf_counter() - started
         self.next(self.train, foreach="candidates")
 
     @catch(var="failure", print_exception=False)
@@ -93,8 +111,10 @@ class TrainingFlow(FlowSpec):
     @step
     def train(self):
         """Tune (optionally) and fit one algorithm; its result stays a Metaflow artifact."""
-        from models.training.steps import train_branch
+        from models.training.steps import import_for, train_branch
 
+        import_for("train")
+        started = time.perf_counter()
         self.algorithm = self.input
         if self.algorithm == self.fail_algorithm:
             raise RuntimeError(f"failure drill: {self.algorithm} configured to raise")
@@ -107,15 +127,18 @@ class TrainingFlow(FlowSpec):
             cv_folds=self.cv_folds, seed=self.seed, n_jobs=self.n_jobs,
             storage=self.optuna_storage or None,
             study_name=f"{self.dataset}-{current.run_id}-{self.algorithm}")
+        self.work_seconds = time.perf_counter() - started
         self.next(self.join)
 
     @step
     def join(self, inputs):
-        """Collect the branches, record failures, rank, test significance."""
+        """Collect the branches, record failures, rank, refit, report and register."""
         from models.learning.fit import refit_full, summarise_candidates
-        from models.training.steps import last_line
+        from models.training.steps import import_for, last_line, register_run, write_reports
 
-        # every branch carries the same copies from `split`; take them from the first one
+        import_for("join")
+        started = time.perf_counter()
+        # every branch carries the same copies from `start`; take them from the first one
         first = inputs[0]
         self.spec, self.data, self.frame = first.spec, first.data, first.frame
         self.training_batches, self.plan, self.started_at = (
@@ -130,29 +153,23 @@ class TrainingFlow(FlowSpec):
             raise RuntimeError(f"no candidate can be registered: {self.summary.recommendation}; "
                                f"failures: {self.failures}")
         self.refit = refit_full(self.data, self.summary.winner, n_jobs=self.n_jobs)
-        self.next(self.report)
-
-    @step
-    def report(self):
-        """The winner's model report and the run's production report."""
-        from models.training.steps import write_reports
-
         self.pathspec = f"{current.flow_name}/{current.run_id}"
         self.reports = write_reports(self.spec, self.data, self.summary, self.failures,
                                      self.training_batches, self.pathspec, self.seed)
-        self.next(self.end)
-
-    @step
-    def end(self):
-        """Register the winner as challenger with all candidate results, in one transaction."""
-        from models.training.steps import register_run
-
         self.model_version = register_run(
             self.spec, self.frame, self.data, self.summary, self.failures,
             self.training_batches, pathspec=self.pathspec, params=self._params(),
             reports=self.reports, seed=self.seed, started_at=self.started_at,
             refit=self.refit)
+        self.work_seconds = time.perf_counter() - started
+        self.next(self.end)
+
+    @step
+    def end(self):
+        """Say what `join` registered; this task imports nothing beyond Metaflow."""
+        started = time.perf_counter()
         print(f"registered {self.model_version} as challenger of {self.dataset}")
+        self.work_seconds = time.perf_counter() - started
 
     def _params(self) -> dict:
         return {name: getattr(self, name) for name in (

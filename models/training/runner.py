@@ -61,12 +61,20 @@ def import_metaflow() -> ModuleType:
     return metaflow
 
 
-def run_training(dataset: str, *, show_output: bool = False, max_workers: int = 2,
+def default_workers() -> int:
+    """Parallel branches by default: one per core. Each branch limits its native thread pools
+    to the flow's `n_jobs` (1), so one branch per core keeps every core busy without
+    oversubscribing it."""
+    return max(os.cpu_count() or 1, 1)
+
+
+def run_training(dataset: str, *, show_output: bool = False, max_workers: int | None = None,
                  on_line: Callable[[str], None] | None = None,
                  **params: Any) -> TrainingOutcome:
     """Run TrainingFlow for one dataset and return its pathspec and registered version.
 
     `params` are the flow's parameters by name (trials, optimize, algorithms, seed, ...).
+    `max_workers` is Metaflow's number of tasks run at once (None: one per core).
     With `on_line`, each line Metaflow writes (its task lines, on stdout or stderr) is handed
     to it as it comes, instead of printed: the command line draws progress from them and
     shows them only when asked (`--verbose`).
@@ -76,6 +84,7 @@ def run_training(dataset: str, *, show_output: bool = False, max_workers: int = 
     Runner = import_metaflow().Runner
 
     load_window(dataset, params.get("start_date"), params.get("end_date"))  # fail fast, clearly
+    max_workers = max_workers or default_workers()
     settings = get_settings()
     settings.ensure_dirs()
     env = metaflow_env()

@@ -8,41 +8,49 @@ imbalance handling for the data's size and kind, `train_branch` tunes and fits o
 Two fits of the winner are kept (see `fits_card`): the one on the training split, whose
 held-out figures are the card's metrics and which the gate judges (`JUDGED_MODEL_FILE`), and
 the refit on every labelled row (`models.learning.fit.refit_full`), the artifact that is served.
+
+Every Metaflow task is a fresh process, and so is `overnight train`, which calls `load_window`
+to fail fast: this module imports the heavy libraries (scikit-learn, Optuna, the catalogue, the
+registry and reports) inside the functions that use them, so each process pays only for what
+its step needs. `import_for(step)` imports a step's modules up front, so the flow can time its
+work without its imports.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
-from models.data.batches import load_training_frame
-from models.data.datasets import get_spec
 from models.data.dates import DateError, parse_date
-from models.data.spec import DatasetSpec
-from models.learning.catalogue import get_algorithm
-from models.learning.fit import (
-    CandidateResult,
-    Refit,
-    RunSummary,
-    Split,
-    fit_candidate,
-    make_model,
-)
-from models.learning.imbalance import IMBALANCE_STRATEGIES
-from models.learning.tuning import tune
 from models.registry.artifacts import HOLDOUT_FILE, JUDGED_MODEL_FILE, MODEL_FILE, REFERENCE_FILE
-from models.registry.versions import file_sha256, register_model, set_alias_in
-from models.reports.production import production_report, save_holdout, save_reference
-from warehouse import connect, get_settings
 from warehouse.errors import OvernightError
+
+if TYPE_CHECKING:
+    from models.data.spec import DatasetSpec
+    from models.learning.fit import CandidateResult, Refit, RunSummary, Split
+
+# What each step of the flow imports (in its task's process) before its work is timed.
+STEP_MODULES: dict[str, tuple[str, ...]] = {
+    "start": ("warehouse", "models.data.batches", "models.data.datasets",
+              "models.learning.catalogue", "models.learning.fit"),
+    "train": ("threadpoolctl", "models.learning.catalogue", "models.learning.fit",
+              "models.learning.tuning"),
+    "join": ("warehouse", "joblib", "models.learning.fit", "models.registry.versions",
+             "models.reports.model_report", "models.reports.production"),
+}
+
+
+def import_for(step: str) -> None:
+    """Import the modules `step` of the flow needs, so its timed work excludes imports."""
+    for name in STEP_MODULES.get(step, ()):
+        importlib.import_module(name)
 
 MIN_ROWS = 50
 SVM_MAX_ROWS = 20_000
@@ -67,6 +75,10 @@ def _as_date(value: str | date | None) -> date | None:
 def load_window(dataset: str, start: str | date | None = None, end: str | date | None = None
                 ) -> tuple[DatasetSpec, pd.DataFrame, list[str]]:
     """The spec and the labelled rows of accepted batches in the window, checked."""
+    from models.data.batches import load_training_frame
+    from models.data.datasets import get_spec
+    from warehouse import connect
+
     with connect(read_only=True) as con:
         spec = get_spec(con, dataset)
     frame, batches = load_training_frame(spec, start=_as_date(start), end=_as_date(end))
@@ -121,6 +133,9 @@ def plan_algorithms(spec: DatasetSpec, n_rows: int, algorithms: str = "",
     member fits); named in `algorithms` they run like any entry, with class weights on
     imbalanced data (they accept them), not resampling inside their internal folds.
     """
+    from models.learning.catalogue import get_algorithm
+    from models.learning.imbalance import IMBALANCE_STRATEGIES
+
     if algorithms.strip():
         names = [a.strip() for a in algorithms.split(",") if a.strip()]
         for name in names:
@@ -162,6 +177,12 @@ def train_branch(spec: DatasetSpec, split: Split, algorithm: str, *,
                  seed: int = 0, n_jobs: int = 1, storage: str | None = None,
                  study_name: str | None = None) -> tuple[CandidateResult, dict[str, Any] | None]:
     """Tune (optionally) and fit one algorithm; return its result and the tuning summary."""
+    from threadpoolctl import threadpool_limits
+
+    from models.learning.catalogue import get_algorithm
+    from models.learning.fit import fit_candidate, make_model
+    from models.learning.tuning import tune
+
     started = time.perf_counter()
     strategy = imbalance if isinstance(imbalance, str) else imbalance.get(algorithm, "none")
     fixed = {"n_jobs": n_jobs} if "n_jobs" in get_algorithm(algorithm).defaults else {}
@@ -171,6 +192,7 @@ def train_branch(spec: DatasetSpec, split: Split, algorithm: str, *,
 
     params: dict[str, Any] = {}
     summary = None
+    cv_scores = None
     # native thread pools (OpenMP, BLAS) get n_jobs threads: parallel branches on a small
     # machine must not oversubscribe its cores
     with threadpool_limits(limits=max(n_jobs, 1)):
@@ -180,11 +202,29 @@ def train_branch(spec: DatasetSpec, split: Split, algorithm: str, *,
                           study_name=study_name)
             params = tuning.best_params
             summary = vars(tuning)
+            if storage is None and selection_folds_are_tuning_folds(split, cv_folds):
+                cv_scores = tuning.best_fold_scores or None
         result = fit_candidate(spec, split, algorithm, params=params, imbalance=strategy,
-                               cv_folds=cv_folds, seed=seed, model=build(params))
+                               cv_folds=cv_folds, seed=seed, model=build(params),
+                               cv_scores=cv_scores)
     result.model_params = params  # type: ignore[attr-defined]
     result.work_seconds = time.perf_counter() - started  # type: ignore[attr-defined]
     return result, summary
+
+
+def selection_folds_are_tuning_folds(split: Split, cv_folds: int) -> bool:
+    """Whether selection scores candidates on the very folds tuning used.
+
+    Both are `cv_folds` stratified folds of the training split shuffled with the same seed
+    when the window is not small (`selection_scheme`): the best trial's fold scores are then
+    the selection scores, and fitting them again would only repeat them. Small windows are
+    selected on repeated folds over every row, which tuning never sees.
+    """
+    from models.learning.fit import selection_scheme
+
+    scheme = selection_scheme(split, cv_folds)
+    return (scheme["folds"] == cv_folds and scheme["repeats"] == 1
+            and scheme["rows"] == len(split.x_train))
 
 
 def last_line(failure: object) -> str:
@@ -202,6 +242,8 @@ def write_reports(spec: DatasetSpec, split: Split, summary: RunSummary,
                   seed: int) -> dict[str, str]:
     """The winner's model report and the run's production report, under reports/models."""
     from models.reports.model_report import build_model_report, leaderboard_table
+    from models.reports.production import production_report
+    from warehouse import get_settings
 
     winner = summary.winner
     assert winner is not None
@@ -272,6 +314,12 @@ def register_run(spec: DatasetSpec, frame: pd.DataFrame, split: Split, summary: 
     beside it as `JUDGED_MODEL_FILE` (its sha256 in the signed card); without, the artifact
     is the training-split fit, as before.
     """
+    import joblib
+
+    from models.registry.versions import file_sha256, register_model, set_alias_in
+    from models.reports.production import save_holdout, save_reference
+    from warehouse import connect
+
     winner = summary.winner
     assert winner is not None
     ranks = {row["name"]: row for row in summary.leaderboard}

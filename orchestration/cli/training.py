@@ -36,7 +36,8 @@ def train(
     end_date: Annotated[str, typer.Option(help="Last batch date of the window.")] = "",
     cv_folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 3,
     time_budget: Annotated[float, typer.Option(help="Tuning seconds per algorithm.")] = 120.0,
-    max_workers: Annotated[int, typer.Option(min=1, help="Parallel branches.")] = 2,
+    max_workers: Annotated[int | None, typer.Option(
+        min=1, help="Parallel branches (default: one per core).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default OVERNIGHT_SEED).")] = None,
     promote: Annotated[bool, typer.Option(
         "--promote", help="Then run the validation gate and promote the new model if it "

@@ -84,8 +84,8 @@ def test_train_promote_leaves_a_champion_that_predict_uses(promoted) -> None:
 def test_training_shows_progress_and_hides_metaflow_lines(promoted) -> None:
     train = promoted["train"]
     assert "training my_table: training the candidates (branches 0/1 done)" in train.stderr
-    assert "training my_table: ranking and registering the winner (branches 1/1 done)" in (
-        train.stderr)
+    assert ("training my_table: ranking, reporting and registering the winner (branches 1/1 "
+            "done)") in train.stderr
     assert "Task is starting" not in train.stdout + train.stderr     # only with --verbose
 
 

@@ -23,13 +23,14 @@ from orchestration.summary import progress_line
 from orchestration.train_progress import TRIAL, TrainingProgress, TrainingState
 
 # task lines as `overnight train -v --trials 4 --algorithms logistic_regression,random_forest,
-# dummy` printed them (a real run of 2026-12-02; three branches, two at a time)
+# dummy` printed them (a real run of 2026-12-02; three branches, two at a time; the split is
+# part of `start` since the flow lost its pass-through steps)
 RUN = "2026-12-02 07:4{}.000 [1796197364128107/{} (pid {})] {}"
 LINES = [
-    ("2:44", "start/1", 32706, "Task is starting."),
-    ("2:51", "split/2", 32745, "Task is starting."),
-    ("2:57", "split/2", 32745, "Foreach yields 3 child steps."),
-    ("2:57", "split/2", 32745, "Task finished successfully."),
+    ("2:44", "end/0", 32700, "Task finished successfully."),     # a previous run's tail
+    ("2:51", "start/1", 32745, "Task is starting."),
+    ("2:57", "start/1", 32745, "Foreach yields 3 child steps."),
+    ("2:57", "start/1", 32745, "Task finished successfully."),
     ("2:57", "train/3", 302, "Task is starting."),
     ("2:57", "train/4", 303, "Task is starting."),
     ("3:09", "train/3", 302, "logistic_regression: trial 1/4 done (best macro F1 0.892)"),
@@ -56,7 +57,8 @@ def _feed(state: TrainingState, upto: int) -> str:
 
 def test_trials_are_counted_across_branches_out_of_the_total() -> None:
     state = TrainingState(trials_per_branch=4)
-    assert _feed(state, 3) == "splitting the data (branches 0/3, trials 0/12 done)"
+    assert _feed(state, 3) == ("reading and splitting the window "
+                               "(branches 0/3, trials 0/12 done)")
     assert _feed(state, 10) == "training the candidates (branches 0/3, trials 4/12 done)"
     # a finished branch counts what it did; one not heard from yet, the trials asked for
     assert _feed(state, 13) == "training the candidates (branches 1/3, trials 6/12 done)"
@@ -65,7 +67,7 @@ def test_trials_are_counted_across_branches_out_of_the_total() -> None:
     assert _feed(state, 17) == "training the candidates (branches 2/3, trials 8/9 done)"
     # a branch stopped early (time budget) leaves the total at what was done
     assert _feed(state, len(LINES)) == (
-        "ranking and registering the winner (branches 3/3, trials 8/8 done)")
+        "ranking, reporting and registering the winner (branches 3/3, trials 8/8 done)")
 
 
 def test_trials_total_without_the_asked_number_and_without_tuning() -> None:
@@ -80,7 +82,7 @@ def test_trials_total_without_the_asked_number_and_without_tuning() -> None:
 
 def test_a_retried_branch_counts_its_new_attempt() -> None:
     state = TrainingState(trials_per_branch=3)
-    state.feed(RUN.format("1:00", "split/2", 1, "Foreach yields 1 child steps."))
+    state.feed(RUN.format("1:00", "start/1", 1, "Foreach yields 1 child steps."))
     for k in (1, 2, 1):                       # the second attempt starts again from 1
         state.feed(RUN.format("1:01", "train/3", 2, f"svm: trial {k}/3 done (no score yet)"))
     assert (state.trials_done, state.trials_total) == (1, 3)
@@ -93,8 +95,8 @@ def test_the_log_gets_a_line_per_stage_or_branch_not_per_trial() -> None:
         for when, task, pid, message in LINES:
             progress.on_line(RUN.format(when, task, pid, message))
     printed = out.getvalue().splitlines()
-    assert printed[-1] == ("training customer: ranking and registering the winner "
-                           "(branches 3/3, trials 8/8 done)")
+    assert printed[-1] == ("training customer: ranking, reporting and registering the "
+                           "winner (branches 3/3, trials 8/8 done)")
     assert "training customer: training the candidates (branches 1/3, trials 6/12 done)" in (
         printed)
     assert not any("trials 5/" in line for line in printed)       # no line per trial
