@@ -1,7 +1,7 @@
 """Serving speed: single-record latency and throughput over HTTP against the in-process limit.
 
 For each dataset a champion is trained on a generated batch (not timed) in a scratch data home,
-`overnight serve` runs it under gunicorn (2 workers x 4 threads) on a loopback port, and wrk
+`overnight serve` runs it under gunicorn (2 workers x 8 threads) on a loopback port, and wrk
 (Debian's `wrk` package: `apt-get install wrk`) sends POST requests from a second process:
 single records at a fixed concurrency (p50 / p99 latency, requests per second), then bodies of
 1000 records (rows per second). Beside each, `score_frame` is timed in this process on the
@@ -40,7 +40,7 @@ import pandas as pd
 
 RESULTS = Path(__file__).parent / "results" / "serving.json"
 ALGORITHMS = {"customer": "logistic_regression", "medical": "logistic_regression", "news": "sgd"}
-SERVER_CHOICES = [(2, 1), (2, 4), (2, 8), (3, 4)]     # (workers, threads); 1 thread = sync
+SERVER_CHOICES = [(2, 1), (2, 4), (2, 8), (2, 16), (3, 8)]     # (workers, threads); 1 thread = sync
 LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local f = io.open("{body}", "r"); wrk.body = f:read("*a"); f:close()
@@ -115,7 +115,7 @@ def durable_log_costs(overnight: str, dataset: str, body: Path, seconds: int,
     for round_, (name, env) in enumerate([*LOG_SETTINGS.items()] * rounds):
         port = free_port()
         server = subprocess.Popen([overnight, "serve", "--port", str(port), "--workers", "2",
-                                   "--threads", "4", "--dataset", dataset],
+                                   "--threads", "8", "--dataset", dataset],
                                   env={**os.environ, **env}, stdout=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}/v1/datasets/{dataset}/predict"
         try:
@@ -250,7 +250,7 @@ def main() -> None:
     port = free_port()
     overnight = str(Path(sys.executable).parent / "overnight")
     server = subprocess.Popen([overnight, "serve", "--port", str(port), "--workers", "2",
-                               "--threads", "4"], env=os.environ.copy())
+                               "--threads", "8"], env=os.environ.copy())
     base = f"http://127.0.0.1:{port}"
     wait_until_up(f"{base}/ready", server)
     rows: list[dict[str, Any]] = []
@@ -303,7 +303,7 @@ def main() -> None:
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps({
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "settings": {"workers": 2, "threads": 4, "connections": args.connections,
+        "settings": {"workers": 2, "threads": 8, "connections": args.connections,
                      "seconds": args.seconds, "load_average_after": os.getloadavg()},
         "results": rows, "goals": goal, "signature_checks": signatures,
         "server_choices": choices,

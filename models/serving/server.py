@@ -85,7 +85,7 @@ def prepare_metrics_dir() -> str:
 
 
 def serve(config: ServingConfig, *, host: str = "127.0.0.1", port: int = 8000,
-          workers: int = 2, threads: int = 4) -> None:
+          workers: int = 2, threads: int = 8) -> None:
     """Run the API under gunicorn until SIGTERM / SIGINT (blocks)."""
     from models.serving.wal import log_settings
 

@@ -21,7 +21,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to bind.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="gunicorn worker processes.")] = 2,
-    threads: Annotated[int, typer.Option(min=1, help="Threads per worker.")] = 4,
+    threads: Annotated[int, typer.Option(min=1, help="Threads per worker (8: measured best "
+                                         "on 2 cores, see bench_serving.py).")] = 8,
     dataset: Annotated[list[str] | None, typer.Option(
         help="Dataset to serve (repeatable; default every dataset with a champion).")] = None,
     max_batch: Annotated[int, typer.Option(min=1, help="Most records per request.")] = 1000,
@@ -30,7 +31,7 @@ def serve(
     flush_seconds: Annotated[float, typer.Option(min=0.01, help="Roll a worker's prediction "
                                                  "log into Parquet at least this often.")] = 2.0,
     flush_rows: Annotated[int, typer.Option(min=1, help="Roll a worker's prediction log into "
-                                            "Parquet after this many rows.")] = 500,
+                                            "Parquet after this many rows.")] = 5000,
     dev: Annotated[bool, typer.Option(help="Flask's development server (one process).")]
     = False,
 ) -> None:
