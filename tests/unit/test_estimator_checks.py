@@ -19,6 +19,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from models.learning.ensembles.blending import BlendingEnsemble
 from models.learning.ensembles.selection import DynamicSelectionEnsemble
 from models.learning.ensembles.stacking import OptimisedVotingEnsemble, StackingEnsemble
 from models.learning.imbalance import CostSensitiveClassifier, ThresholdTunedClassifier
@@ -38,6 +39,7 @@ ESTIMATORS = [
                      cv=2),
     OptimisedVotingEnsemble(members=MEMBERS, n_trials=2, cv=2),
     DynamicSelectionEnsemble(members=MEMBERS, k=3),
+    BlendingEnsemble(members=MEMBERS, meta=("nb", GaussianNB())),
 ]
 
 ENSEMBLE_FAILURES = {
@@ -69,6 +71,7 @@ EXPECTED_FAILURES: dict[type[BaseEstimator], dict[str, str]] = {
     StackingEnsemble: ENSEMBLE_FAILURES,
     OptimisedVotingEnsemble: ENSEMBLE_FAILURES,
     DynamicSelectionEnsemble: ENSEMBLE_FAILURES,
+    BlendingEnsemble: ENSEMBLE_FAILURES,
     TextCleaner: TEXT_FAILURES,
     TextStats: TEXT_FAILURES,
 }

@@ -1,2 +1,2 @@
 """Ensembles as catalogue entries: stacking, dynamic selection, optimised
-voting, and the diversity and search tools they share."""
+voting, blending, and the diversity and search tools they share."""

@@ -39,7 +39,7 @@ DEFAULT_MEMBERS: dict[str, tuple[str, ...]] = {
 }
 # Members are any non-ensemble entry; ensembles cannot nest (their internal folds multiply).
 MEMBERS = {a.name: a for a in (*TABULAR_ALGORITHMS, *TEXT_ALGORITHMS)}
-ENSEMBLE_NAMES = ("stacking", "dynamic_selection", "voting_optimised")
+ENSEMBLE_NAMES = ("stacking", "dynamic_selection", "voting_optimised", "blending")
 
 
 class EnsembleError(OvernightError, ValueError):

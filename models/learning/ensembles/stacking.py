@@ -1,4 +1,5 @@
-"""Ensembles as catalogue candidates: multi-level stacking, dynamic selection, optimised voting.
+"""Ensembles as catalogue candidates: multi-level stacking, dynamic selection, optimised voting,
+blending.
 
 - `StackingEnsemble`: level-1 members give out-of-fold probabilities (`cross_val_predict` on
   stratified folds, so no level-1 output a later level learns from was predicted by a model
@@ -9,13 +10,16 @@
 - `OptimisedVotingEnsemble`: soft voting whose members and weights Optuna chooses on
   out-of-fold probabilities to maximise macro F1 (`models.learning.ensembles.search`), then backward
   pruning of members that add nothing (`models.learning.ensembles.diversity`).
+- `BlendingEnsemble` (`models.learning.ensembles.blending`): members fitted on part of the rows,
+  a meta-model on their probabilities for the held-out rest.
 
-They register in the catalogue as `stacking`, `dynamic_selection` and `voting_optimised`,
-opt-in: named in a run's algorithm list they train through the same flow as any entry, but
-default runs do not include them (each costs several member fits). Internal folds resample
-nothing: with a resampling imbalance strategy (SMOTE, oversampling) copies of a row can fall
-on both sides of an internal fold, so prefer `class_weight` (the training plan's choice for
-ensembles), which the members that accept class weights receive.
+They register in the catalogue as `stacking`, `dynamic_selection`, `voting_optimised` and
+`blending`, opt-in: named in a run's algorithm list they train through the same flow as any
+entry, but default runs do not include them (each costs several member fits). Internal folds
+and held-out slices resample nothing: with a resampling imbalance strategy (SMOTE,
+oversampling) copies of a row can fall on both sides of an internal split, so prefer
+`class_weight` (the training plan's choice for ensembles), which the members that accept class
+weights receive.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 from models.data.spec import TaskKind
 from models.learning.algorithms import BOTH, Algorithm
 from models.learning.ensembles.base import EnsembleMixin, MemberSpec, resolve_members
+from models.learning.ensembles.blending import BlendingEnsemble
 from models.learning.ensembles.diversity import prune_members, soft_vote
 from models.learning.ensembles.search import search_weights
 from models.learning.ensembles.selection import DynamicSelectionEnsemble
@@ -175,5 +180,7 @@ ENSEMBLE_ALGORITHMS: tuple[Algorithm, ...] = tuple(
          "KNORA-E / KNORA-U dynamic selection of catalogue members per row"),
         ("voting_optimised", OptimisedVotingEnsemble,
          "soft voting with Optuna-chosen, pruned members and weights"),
+        ("blending", BlendingEnsemble,
+         "members fitted outside a held-out slice, a meta-model on their slice probabilities"),
     )
 )
