@@ -41,7 +41,7 @@ from models.serving.wal import (
     LogRefused,
     LogSettings,
     Segment,
-    block_table,
+    blocks_table,
     close_segment,
     compact_orphans,
     compact_segment,
@@ -93,7 +93,7 @@ def land_prediction_block(block: dict[str, Any], folder: Path | None = None) -> 
     folder = folder or landing_folder(PREDICTIONS)
     folder.mkdir(parents=True, exist_ok=True)
     name = f"pred-batch-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
-    return write_parquet_file(block_table(block), PREDICTION_SCHEMA, folder / name, sync=True)
+    return write_parquet_file(blocks_table([block]), PREDICTION_SCHEMA, folder / name, sync=True)
 
 
 class PredictionLog:

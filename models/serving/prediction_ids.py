@@ -74,11 +74,6 @@ def _legacy_tag(random_part: str) -> str:
     return hmac.digest(_key(), random_part.encode(), "sha256").hex()[:TAG_HEX]
 
 
-def mint() -> str:
-    """A new prediction id, signed."""
-    return mint_many(1)[0]
-
-
 def mint_many(count: int) -> list[str]:
     """`count` new prediction ids (the ids of one answer): one read of the key, one call for
     the random parts."""

@@ -192,12 +192,6 @@ def _block_rows(block: dict[str, Any]) -> list[dict[str, Any]]:
             for i, values in enumerate(inputs)]
 
 
-def block_table(block: dict[str, Any]) -> pa.Table:
-    """A column block (read back from a segment, or as `scoring.log_block` made it) as a
-    landing table."""
-    return blocks_table([block])
-
-
 def _block_columns(block: dict[str, Any], columns: dict[str, list[Any]]) -> None:
     """Extend `columns` with one block's rows."""
     block = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in block.items()}
@@ -219,7 +213,8 @@ def _block_columns(block: dict[str, Any], columns: dict[str, list[Any]]) -> None
 
 
 def blocks_table(blocks: list[dict[str, Any]]) -> pa.Table:
-    """Column blocks as one landing table, built column by column (one Arrow conversion for
+    """Column blocks (read back from a segment, or as `scoring.log_block` made them) as one
+    landing table, built column by column (one Arrow conversion for
     a whole segment of single-record requests, not one per request)."""
     columns: dict[str, list[Any]] = {field.name: [] for field in PREDICTION_SCHEMA}
     for block in blocks:

@@ -11,10 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
-from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import Pipeline
 
 from models.data.generators import customer, medical, news
 from models.learning.catalogue import algorithms_for, build_model, get_algorithm
@@ -22,6 +20,7 @@ from models.learning.ensembles.base import EnsembleMixin, ensemble_of
 from models.learning.ensembles.blending import BlendingEnsemble
 from models.learning.fit import make_model
 from models.training.steps import plan_algorithms
+from tests.support.ensemble_data import leaky_data, on_columns
 
 DAY = date(2026, 10, 1)
 
@@ -35,27 +34,16 @@ class RecordingLogisticRegression(LogisticRegression):
         return super().fit(X, y, sample_weight)
 
 
-def _leaky_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two weakly informative columns, then ten pure-noise columns a 1-NN memorises."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    signal = rng.normal(0, 1, (n, 2)) + 0.9 * y[:, None]
-    return np.hstack([signal, rng.normal(0, 1, (n, 10))]), np.array(["no", "yes"])[y]
 
 
-def _on(columns: list[int], estimator: object) -> Pipeline:
-    return Pipeline([("pick", ColumnTransformer([("c", "passthrough", columns)])),
-                     ("model", estimator)])
-
-
-MEMORISER = _on(list(range(2, 12)), KNeighborsClassifier(n_neighbors=1))
-HONEST = _on([0, 1], LogisticRegression())
+MEMORISER = on_columns(list(range(2, 12)), KNeighborsClassifier(n_neighbors=1))
+HONEST = on_columns([0, 1], LogisticRegression())
 MEMBERS = [("memoriser", MEMORISER), ("honest", HONEST)]
 
 
 @pytest.mark.parametrize("refit", [False, True])
 def test_blending_meta_model_sees_only_held_out_member_probabilities(refit: bool) -> None:
-    x, y = _leaky_data(1200, 0)
+    x, y = leaky_data(1200, 0)
     x_train, x_test, y_train, y_test = x[:600], x[600:], y[:600], y[600:]
     blend = BlendingEnsemble(MEMBERS, meta=("meta", RecordingLogisticRegression()),
                              refit=refit, random_state=0).fit(x_train, y_train)

@@ -13,12 +13,10 @@ import optuna
 import pandas as pd
 import pytest
 from sklearn.base import clone
-from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 
 from models.data.generators import customer, medical, news
@@ -40,6 +38,7 @@ from models.learning.fit import make_model, split_data
 from models.reports.model_report import build_model_report
 from models.training.steps import plan_algorithms, train_branch
 from monitoring.gate import GateConfig, judge
+from tests.support.ensemble_data import leaky_data, on_columns
 
 DAY = date(2026, 10, 1)
 ENSEMBLES = ("stacking", "dynamic_selection", "voting_optimised")
@@ -49,24 +48,13 @@ CHEAP = ("logistic_regression", "random_forest", "knn")
 # --------------------------------------------------------------------------- stacking
 
 
-def _leaky_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two weakly informative columns, then ten pure-noise columns a 1-NN memorises."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    signal = rng.normal(0, 1, (n, 2)) + 0.9 * y[:, None]
-    return np.hstack([signal, rng.normal(0, 1, (n, 10))]), np.array(["no", "yes"])[y]
-
-
-def _on(columns: list[int], estimator: object) -> Pipeline:
-    return Pipeline([("pick", ColumnTransformer([("c", "passthrough", columns)])),
-                     ("model", estimator)])
 
 
 def test_out_of_fold_stacking_does_not_trust_a_memorising_member() -> None:
-    x, y = _leaky_data(1200, 0)
+    x, y = leaky_data(1200, 0)
     x_train, x_test, y_train, y_test = x[:600], x[600:], y[:600], y[600:]
-    memoriser = _on(list(range(2, 12)), KNeighborsClassifier(n_neighbors=1))
-    honest = _on([0, 1], LogisticRegression())
+    memoriser = on_columns(list(range(2, 12)), KNeighborsClassifier(n_neighbors=1))
+    honest = on_columns([0, 1], LogisticRegression())
     members = [("memoriser", memoriser), ("honest", honest)]
     # the leak: in sample, the memoriser's output *is* the target; out of fold it is noise
     fitted = {name: clone(e).fit(x_train, y_train) for name, e in members}
@@ -190,7 +178,7 @@ def test_optuna_search_resumes_from_its_storage(tmp_path: Path, file_name: str) 
 
 
 def test_optimised_voting_resumes_its_study_across_fits(tmp_path: Path) -> None:
-    x, y = _leaky_data(300, 4)
+    x, y = leaky_data(300, 4)
     members = [("lr", LogisticRegression()), ("nb", GaussianNB()),
                ("tree", DecisionTreeClassifier(max_depth=3, random_state=0))]
     storage = str(tmp_path / "voting.db")
