@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -11,6 +12,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+
+def wait_for_every_worker(url: str, version: str, workers: int = 2) -> None:
+    """Until every worker holds `version` (a worker still booting would meet the forgery with
+    nothing to keep). Each worker reports its own series (label `pid`) on /metrics."""
+    pattern = re.compile(r'overnight_model_info\{[^}]*model_version="' + re.escape(version)
+                         + r'"[^}]*\}')
+    pids: set[str] = set()
+    deadline = time.monotonic() + 60
+    while len(pids) < workers and time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        pids |= {m for line in pattern.findall(text) for m in re.findall(r'pid="(\d+)"', line)}
+        time.sleep(0.1)
+    assert len(pids) >= workers, f"workers serving {version}: {pids}"
 
 
 def free_port() -> int:

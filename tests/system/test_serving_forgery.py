@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import pytest
 
 from models.registry.versions import promote
 from monitoring.collect import collect_serving_logs
-from tests.support.servers import overnight_serve
+from tests.support.servers import overnight_serve, wait_for_every_worker
 from tests.support.serving_support import data_home, records, register_champion
 from tests.support.signing_support import canary_pickle, forge_champion
 from warehouse import connect
@@ -53,25 +52,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         first = register_champion("customer")
         with overnight_serve(["--workers", "2", "--threads", "2", "--dataset", "customer"],
                              env, home.parent,
-                             ready=lambda url: _wait_for_both_workers(url, first.model_version)
+                             ready=lambda url: wait_for_every_worker(url, first.model_version)
                              ) as (proc, url):
             yield {"url": url, "proc": proc, "first": first.model_version, "env": env,
                    "home": home, "root": root, "canary": root / "canary"}
-
-
-def _wait_for_both_workers(url: str, version: str, workers: int = 2) -> None:
-    """Until every worker holds `version` (a worker still booting would meet the forgery with
-    nothing to keep). Each worker reports its own series (label `pid`) on /metrics."""
-    pattern = re.compile(r'overnight_model_info\{[^}]*model_version="' + re.escape(version)
-                         + r'"[^}]*\}')
-    pids: set[str] = set()
-    deadline = time.monotonic() + 60
-    while len(pids) < workers and time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as answer:
-            text = answer.read().decode()
-        pids |= {m for line in pattern.findall(text) for m in re.findall(r'pid="(\d+)"', line)}
-        time.sleep(0.1)
-    assert len(pids) >= workers, f"workers serving {version}: {pids}"
 
 
 def _alerts_naming(home: Path, version: str) -> list[dict[str, Any]]:

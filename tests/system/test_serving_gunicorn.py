@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from models.registry.versions import promote
+from models.registry.versions import get_alias, promote
 from monitoring.collect import collect_serving_logs
-from tests.support.servers import overnight_serve
+from tests.support.servers import overnight_serve, wait_for_every_worker
 from tests.support.serving_support import data_home, records, register_champion
 from warehouse import WarehouseLockedError, connect, get_settings
 
@@ -127,9 +127,13 @@ def test_a_restarted_server_refuses_a_tampered_champion_and_keeps_the_old(
     if server["proc"].poll() is None:            # run alone: the module's server would
         server["proc"].terminate()               # report the tampered artifact too
         server["proc"].wait(timeout=60)
-    with overnight_serve(["--workers", "2", "--dataset", "customer"], env, tmp_path
+    # every worker must hold the champion before the tampering: a worker still booting
+    # would meet the tampered artifact with nothing to keep (it answers 503, rightly)
+    serving = get_alias("customer", "champion")
+    assert serving is not None
+    with overnight_serve(["--workers", "2", "--dataset", "customer"], env, tmp_path,
+                         ready=lambda url: wait_for_every_worker(url, serving)
                          ) as (proc, url):
-        serving = _call(f"{url}/ready")[1]["serving"]["customer"]
         tampered = register_champion("customer", seed=9, promote_it=False)
         artifact = Path(tampered.artifact_path)
         artifact.write_bytes(artifact.read_bytes()[:-16] + b"0" * 16)
@@ -140,7 +144,8 @@ def test_a_restarted_server_refuses_a_tampered_champion_and_keeps_the_old(
             time.sleep(0.2)                        # machine may take longer than a few polls
         for _ in range(20):
             status, body = _call(f"{url}/v1/datasets/customer/predict", records("customer", 1))
-            assert status == 200 and body["predictions"][0]["model_version"] == serving
+            assert status == 200, body
+            assert body["predictions"][0]["model_version"] == serving
         alerts = list((home / "landing" / "_alerts").glob("alert-*.json"))
         assert len(alerts) == 2                    # one per worker
         assert all(tampered.model_version in json.loads(a.read_text())["message"]
