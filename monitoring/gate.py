@@ -27,8 +27,13 @@ its evidence:
   also significant (McNemar on the same rows, clean against perturbed): on a few dozen held-out
   rows four answers are a drop of 0.13, which says nothing about the model (issue 18: good
   first models of iris-sized tables were refused by it);
-- fairness: the gap in recall between the groups of each sensitive column (the gap in the rate
-  of predicting each class is reported but does not block: prevalence may differ by group);
+- fairness: per group of each sensitive column (fairlearn's MetricFrame, one-vs-rest per class,
+  see `models.evaluation.fairness`), the gap in macro recall and the equalized-odds
+  difference block beyond the `fairness:` thresholds of the policy file; the
+  demographic-parity difference is reported and blocks only when a policy sets
+  `max_demographic_parity_difference` (prevalence may differ by group); a figure blocks only
+  when it is also significant (permutation test of the group labels, p below alpha); groups
+  under `min_group_rows` rows, and rates resting on under `min_class_rows` rows, are left out;
 - input safety: NaN, infinities, out-of-range values, unseen categories and empty text give
   valid probabilities, not a crash.
 
@@ -49,12 +54,13 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.data.spec import DatasetSpec
+from models.evaluation.fairness import MIN_CLASS_ROWS, MIN_GROUP_ROWS, PERMUTATIONS, group_fairness
 from models.evaluation.metrics import evaluate
 from models.evaluation.statistics import mcnemar_test
 from models.learning.ensembles.base import ensemble_of
 from models.registry.artifacts import HOLDOUT_FILE
 from models.registry.versions import get_alias, get_version, load_judged_model, load_model, promote
-from monitoring.policy import declared_targets
+from monitoring.policy import declared_fairness, declared_targets
 from warehouse import connect, transaction
 from warehouse.errors import OvernightError
 
@@ -86,6 +92,29 @@ class Target(BaseModel):
         return self.metric if self.class_name is None else f"{self.metric} of {self.class_name}"
 
 
+class FairnessThresholds(BaseModel):
+    """What the fairness check tolerates between the groups of a sensitive column (the
+    `fairness:` mapping of a policy section). Recall gap and equalized-odds difference block;
+    demographic parity blocks only when set, since prevalence may differ by group."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_recall_gap: float = Field(default=0.10, ge=0, le=1)
+    max_equalized_odds_difference: float = Field(default=0.20, ge=0, le=1)
+    max_demographic_parity_difference: float | None = Field(default=None, ge=0, le=1)
+    min_group_rows: int = Field(default=MIN_GROUP_ROWS, ge=1)
+    min_class_rows: int = Field(default=MIN_CLASS_ROWS, ge=1)
+    permutations: int = Field(default=PERMUTATIONS, ge=19)
+
+    def limits(self) -> dict[str, float]:
+        """The blocking figures and their thresholds."""
+        limits = {"recall_gap": self.max_recall_gap,
+                  "equalized_odds_difference": self.max_equalized_odds_difference}
+        if self.max_demographic_parity_difference is not None:
+            limits["demographic_parity_difference"] = self.max_demographic_parity_difference
+        return limits
+
+
 class GateConfig(BaseModel):
     """Thresholds of the gate; a dataset's declared targets come from the policy file."""
 
@@ -102,7 +131,7 @@ class GateConfig(BaseModel):
     missing_share: float = 0.1
     typo_share: float = 0.1
     max_robustness_drop: float = 0.10
-    max_fairness_gap: float = 0.20
+    fairness: FairnessThresholds = Field(default_factory=FairnessThresholds)
     seed: int = 0
     targets: tuple[Target, ...] = ()
     targets_source: str = ""            # where the targets were declared (for the output)
@@ -131,11 +160,26 @@ def parse_targets(raw: Any, source: str) -> tuple[Target, ...]:
     return tuple(targets)
 
 
+def parse_fairness(raw: Any, source: str) -> FairnessThresholds:
+    """The fairness thresholds of a `fairness:` mapping, or a GateError naming the file and key."""
+    if not isinstance(raw, dict):
+        raise GateError(f"{source}: fairness must be a mapping of "
+                        f"{', '.join(FairnessThresholds.model_fields)}")
+    try:
+        return FairnessThresholds.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'fairness'}: {e['msg']}"
+                             for e in error.errors())
+        raise GateError(f"{source}: fairness: {problems}") from error
+
+
 def gate_config_for(dataset: str, policy_path: Any = None) -> GateConfig:
-    """The gate's config of a dataset, with the targets its policy file declares."""
+    """The gate's config of a dataset, with the targets and fairness thresholds its policy
+    file declares."""
     file, raw = declared_targets(dataset, policy_path)
+    fairness = parse_fairness(declared_fairness(dataset, policy_path)[1], f"{file} ({dataset})")
     return GateConfig(targets=parse_targets(raw, f"{file} ({dataset})"),
-                      targets_source=str(file))
+                      targets_source=str(file), fairness=fairness)
 
 
 @dataclass
@@ -335,31 +379,32 @@ def check_robustness(spec: DatasetSpec, model: Any, x: pd.DataFrame, y: pd.Serie
 
 def check_fairness(spec: DatasetSpec, model: Any, x: pd.DataFrame, y: pd.Series,
                    config: GateConfig) -> Check:
-    predicted = pd.Series(model.predict(x), index=x.index)
-    evidence, problems = {}, []
-    for column in spec.sensitive_columns:
-        groups = x[column].astype(str)
-        recalls = {}
-        rates: dict[str, dict[str, float]] = {}
-        for group in sorted(groups.unique()):
-            mask = groups == group
-            if mask.sum() < 20:
-                continue
-            per_class = [float(np.mean(predicted[mask & (y == c)] == c))
-                         for c in spec.classes if (mask & (y == c)).sum()]
-            recalls[group] = float(np.mean(per_class))
-            rates[group] = {c: float(np.mean(predicted[mask] == c)) for c in spec.classes}
-        if len(recalls) < 2:
-            continue
-        gap = max(recalls.values()) - min(recalls.values())
-        rate_gap = max(max(r[c] for r in rates.values()) - min(r[c] for r in rates.values())
-                       for c in spec.classes)
-        evidence[column] = {"recall_by_group": recalls, "recall_gap": gap,
-                            "positive_rate_gap": rate_gap}
-        if gap > config.max_fairness_gap:
-            problems.append(f"{column}: recall gap {gap:.3f} between groups")
-    return Check("fairness", not problems, "; ".join(problems) or (
-        "recall gaps within limits" if evidence else "no sensitive column to check"), evidence)
+    """Per-group figures of each sensitive column; a figure beyond its threshold refuses when
+    it is also significant (permutation test of the group labels, p below `config.alpha`):
+    a rare class seen a dozen times per group gives large gaps by chance (issue 18 was the
+    same trap for robustness).
+
+    The evidence per column is `models.evaluation.fairness.column_fairness` (the per-group
+    table, the recall gap, the equalized-odds and demographic-parity differences, each
+    one-vs-rest per class, worst class, their p-values) plus the thresholds it was judged
+    against."""
+    thresholds = config.fairness
+    figures = group_fairness(x, y, model.predict(x), spec.sensitive_columns, spec.classes,
+                             thresholds.min_group_rows, thresholds.min_class_rows,
+                             thresholds.permutations, config.seed)
+    problems = []
+    for column, column_figures in figures.items():
+        column_figures["thresholds"] = {**thresholds.model_dump(), "alpha": config.alpha}
+        for figure, limit in thresholds.limits().items():
+            value, p_value = column_figures[figure], column_figures["p_values"][figure]
+            if value is not None and value > limit and p_value is not None \
+                    and p_value < config.alpha:
+                problems.append(f"{column}: {figure.replace('_', ' ')} {value:.3f} above "
+                                f"{limit:.2f} between groups (permutation p {p_value:.3g})")
+    detail = "; ".join(problems) or (
+        "recall gap and equalized-odds difference within limits (or not significant) for "
+        + ", ".join(figures) if figures else "no sensitive column with two groups to compare")
+    return Check("fairness", not problems, detail, dict(figures))
 
 
 def unsafe_inputs(x: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:

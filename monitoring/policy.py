@@ -30,6 +30,8 @@ from warehouse.errors import OvernightError
 
 POLICY_FILE = Path(__file__).with_name("policies.yaml")
 TARGETS_KEY = "targets"     # a section's validation-gate targets (see monitoring/gate.py)
+FAIRNESS_KEY = "fairness"   # a section's fairness thresholds of the gate (monitoring/gate.py)
+GATE_KEYS = (TARGETS_KEY, FAIRNESS_KEY)
 
 
 class PolicyError(OvernightError):
@@ -123,12 +125,12 @@ def _section(file: Path, name: str, section: Any, base: RetrainingPolicy) -> Ret
     if not isinstance(section, dict):
         raise PolicyError(f"{file}: section {name!r} must be a mapping of policy settings")
     known = list(RetrainingPolicy.model_fields)
-    unknown = sorted(str(key) for key in section if key not in (*known, TARGETS_KEY))
+    unknown = sorted(str(key) for key in section if key not in (*known, *GATE_KEYS))
     if unknown:
         raise PolicyError(
             f"{file}: unknown key {', '.join(map(repr, unknown))} in section {name!r};"
-            f" known keys: {', '.join([*known, TARGETS_KEY])}")
-    settings = {key: value for key, value in section.items() if key != TARGETS_KEY}
+            f" known keys: {', '.join([*known, *GATE_KEYS])}")
+    settings = {key: value for key, value in section.items() if key not in GATE_KEYS}
     try:
         return RetrainingPolicy.model_validate({**base.model_dump(), **settings})
     except ValidationError as error:
@@ -183,6 +185,26 @@ def declared_targets(dataset: str, path: Path | str | None = None) -> tuple[Path
         if isinstance(section, dict) and TARGETS_KEY in section:
             return file, section[TARGETS_KEY] or []
     return file, []
+
+
+def declared_fairness(dataset: str, path: Path | str | None = None) -> tuple[Path, Any]:
+    """The policy file and the raw `fairness:` thresholds of a dataset: the default section's
+    mapping overridden key by key by the dataset's (an empty mapping gives the gate's
+    defaults). The validation gate validates them and names a bad key or value."""
+    file = policy_file(path)
+    if not file.exists():
+        return file, {}
+    data = _read(file)
+    merged: dict[Any, Any] = {}
+    for name in ("default", dataset):
+        section = data.get(name)
+        raw = section.get(FAIRNESS_KEY) if isinstance(section, dict) else None
+        if raw is None:
+            continue
+        if not isinstance(raw, dict):
+            return file, raw        # the gate names what is wrong with it
+        merged.update(raw)
+    return file, merged
 
 
 def policy_for(dataset: str, policies: dict[str, RetrainingPolicy] | None = None

@@ -23,6 +23,7 @@ import pandas as pd
 
 from models.data.spec import DatasetSpec
 from models.evaluation.explain import class_probabilities, global_importance, segment_profiles
+from models.evaluation.fairness import fairness_rows, group_fairness
 from models.evaluation.metrics import coverage_curve, save_plots
 from models.learning.ensembles.base import ensemble_of
 from models.learning.imbalance import RARE_RECALL_TARGET, RARE_SHARE
@@ -227,6 +228,38 @@ def profiles_section(profiles: Mapping[str, Mapping[str, Any]], spec: DatasetSpe
             c: f"{top[0]} ({percent(top[1])})" if top else "n/a" for c, top in tops.items()}})
     intro = "The rows of each predicted class: size, mean of each number, most common category."
     return f"## Segment profiles\n\n{intro}\n\n{markdown_table(rows, ['', *classes])}"
+
+
+FAIRNESS_INTRO = (
+    "Per group of each sensitive column (fairlearn's MetricFrame; each class one-vs-rest): "
+    "recall, precision and the rate of predicting the class. The validation gate refuses a "
+    "model whose macro-recall gap or equalized-odds difference between groups is above the "
+    "policy's thresholds (`fairness:` in monitoring/policies.yaml) and significant (p: "
+    "permutation test of the group labels); the demographic-parity "
+    "difference is shown but blocks only when a policy asks for it, since prevalence may "
+    "differ by group. n/a: no row of that class in that group (recall) or the class never "
+    "predicted there (precision).")
+
+
+FAIRNESS_FIGURES = {"recall_gap": "recall gap",
+                    "equalized_odds_difference": "equalized-odds difference",
+                    "demographic_parity_difference": "demographic-parity difference"}
+
+
+def fairness_section(figures: Mapping[str, Mapping[str, Any]]) -> str:
+    """The per-group table and, per column, the differences the gate judges."""
+    if not figures:
+        return ("## Fairness by group\n\nNo sensitive column with at least two groups large "
+                "enough to compare.")
+    lines = [f"- **{column}**: " + ", ".join(
+                 f"{label} {fmt(f[key])} (p {fmt(f.get('p_values', {}).get(key))})"
+                 for key, label in FAIRNESS_FIGURES.items())
+             + (f" (groups left out, too few rows: {', '.join(f['skipped_groups'])})"
+                if f.get("skipped_groups") else "")
+             for column, f in figures.items()]
+    rows = fairness_rows(figures)
+    return (f"## Fairness by group\n\n{FAIRNESS_INTRO}\n\n" + "\n".join(lines) + "\n\n"
+            + markdown_table(rows))
 
 
 def table_section(heading: str, table: Table, intro: str) -> str:
@@ -436,12 +469,15 @@ def build_model_report(
     comparison: Table | None = None,
     title: str | None = None,
     fits: str | None = None,
+    fairness: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write report.md, report.html and the plots into `out_dir`; return the HTML path.
 
     `metrics` is `models.evaluation.metrics.evaluate` of the model on (X_test, y_test), with the
     spec's classes. Importance and profiles are computed on the test set when not given.
     `fits` says which fit the figures describe and which one is served (refit_full).
+    `fairness` (`models.evaluation.fairness.group_fairness`, as in the gate's evidence) is
+    computed on the test set when not given and the spec names sensitive columns.
     """
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
@@ -453,6 +489,9 @@ def build_model_report(
     if profiles is None:
         profiles = segment_profiles(X_test, model.predict(X_test), spec)
     thresholds = sorted({*REVIEW_THRESHOLDS, spec.confidence_threshold})
+    if fairness is None and spec.sensitive_columns:
+        fairness = group_fairness(X_test, y_test, model.predict(X_test),
+                                  spec.sensitive_columns, spec.classes)
 
     sections = [
         f"# {title}",
@@ -473,6 +512,8 @@ def build_model_report(
     ensemble = ensemble_of(model)
     if ensemble is not None:
         sections.append(ensemble_section(ensemble.ensemble_summary()))
+    if fairness is not None:
+        sections.append(fairness_section(fairness))
     sections += [
         review_section(coverage_curve(y_test, proba, spec.classes, thresholds),
                        spec.confidence_threshold),
