@@ -43,7 +43,8 @@ import pandas as pd
 
 MIN_GROUP_ROWS = 20
 MIN_CLASS_ROWS = 10      # rows of a class (or of the other classes) behind a group's rate
-PERMUTATIONS = 200
+PERMUTATIONS = 500       # the smallest p-value is 1/501: room below FAIRNESS_ALPHA / tests
+FAIRNESS_ALPHA = 0.01
 
 
 def _rate(hits: np.ndarray) -> float:
@@ -123,14 +124,23 @@ def _worst(values: np.ndarray) -> float:
 
 
 def _differences(tpr: np.ndarray, fpr: np.ndarray, selection: np.ndarray,
-                 positives: np.ndarray, negatives: np.ndarray, min_class_rows: int
-                 ) -> dict[str, Any]:
+                 positives: np.ndarray, negatives: np.ndarray, min_class_rows: int,
+                 judged: np.ndarray | None = None) -> dict[str, Any]:
     """The three figures of groups x classes rate matrices. A rate resting on fewer than
-    `min_class_rows` rows (a rare class in a small group) is left out: it is noise."""
+    `min_class_rows` rows (a rare class in a small group) is left out: it is noise.
+
+    `judged` fixes the classes of the recall gap's macro recall (the permutation test passes
+    the observed ones: a null figure averaged over more classes than the observed one is
+    smaller by construction, which made chance gaps look significant)."""
+    raw_tpr = tpr
     tpr = np.where(positives >= min_class_rows, tpr, np.nan)
     fpr = np.where(negatives >= min_class_rows, fpr, np.nan)
-    judged = np.isfinite(tpr).all(axis=0)      # classes whose recall every group measures
-    macro = (np.mean(tpr[:, judged], axis=1) if judged.any()
+    if judged is None:
+        judged = np.isfinite(tpr).all(axis=0)  # classes whose recall every group measures
+        macro_of = tpr
+    else:
+        macro_of = raw_tpr
+    macro = (np.mean(macro_of[:, judged], axis=1) if judged.any()
              else np.full(len(tpr), np.nan))
     odds = np.fmax(_spread(tpr), _spread(fpr))
     return {"recall_gap": _worst(_spread(macro[:, None])), "odds_by_class": odds,
@@ -153,7 +163,7 @@ def _p_values(y: np.ndarray, predicted: np.ndarray, groups: np.ndarray, n_classe
     for _ in range(permutations):
         c = _counts(y, predicted, rng.permutation(groups), n_classes, n_groups)
         null = _differences(c["tpr"], c["fpr"], c["selection"], c["positives"],
-                            c["negatives"], min_class_rows)
+                            c["negatives"], min_class_rows, judged=observed["judged"])
         for figure in BLOCKING_FIGURES:
             if null[figure] >= observed[figure] - 1e-12:
                 at_least[figure] += 1

@@ -9,6 +9,8 @@ that say whether a difference is real, and a transparent multi-criteria ranking:
   (the plain paired t-test is far too optimistic because CV training sets overlap);
 - `paired_5x2cv_ttest`: Dietterich's 5x2cv paired t-test, refitting both estimators itself;
 - `mcnemar_test`: McNemar's test on the predictions of two models on one shared test set;
+- `holm_significant`: which of a family of tests stay significant under Holm's step-down
+  control of the family-wise error (scipy has only the false-discovery-rate controls);
 - `rank_candidates`: a weighted ranking over performance, robustness, speed, interpretability
   and memory, each min-max normalised across the candidates.
 
@@ -20,8 +22,8 @@ constant and non-zero (zero variance): `json.dumps` writes it as `Infinity`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy import stats
@@ -262,6 +264,24 @@ def mcnemar_test(
 # --------------------------------------------------------------------------- ranking
 
 _REQUIRED_KEYS = ("name", "performance", "cv_std", "fit_seconds", "predict_seconds")
+
+
+Test = TypeVar("Test", bound=Hashable)
+
+
+def holm_significant(p_values: Mapping[Test, float | None], alpha: float) -> set[Test]:
+    """The tests of a family that are significant with a family-wise error of at most
+    `alpha` (Holm 1979): sorted by p-value, the k-th smallest (from 0) must be below
+    alpha / (m - k), and the first that is not stops the walk. A None p-value (nothing to
+    test) is not a member of the family."""
+    _check_alpha(alpha)
+    family = sorted((p, key) for key, p in p_values.items() if p is not None)
+    significant: set[Test] = set()
+    for k, (p_value, key) in enumerate(family):
+        if p_value >= alpha / (len(family) - k):
+            break
+        significant.add(key)
+    return significant
 
 
 def _normalise_weights(weights: Mapping[str, float] | None) -> dict[str, float]:

@@ -19,6 +19,7 @@ from models.evaluation.statistics import (
     INTERPRETABILITY,
     corrected_resampled_ttest,
     cv_summary,
+    holm_significant,
     mcnemar_test,
     paired_5x2cv_ttest,
     rank_candidates,
@@ -331,3 +332,17 @@ def test_missing_optional_keys_get_worst_value_and_empty_list() -> None:
     assert rank_candidates([]) == []
     with pytest.raises(ValueError, match="cv_std"):
         rank_candidates([{"name": "x", "performance": 0.5}])
+
+
+def test_holm_steps_down_and_stops_at_the_first_failure() -> None:
+    """m = 4 at alpha 0.05: the k-th smallest p must be below 0.0125, 0.0167, 0.025, 0.05."""
+    p = {"a": 0.010, "b": 0.016, "c": 0.049, "d": 0.001, "e": None}
+    assert holm_significant(p, 0.05) == {"a", "b", "c", "d"}
+    # m = 3, thresholds 0.0167, 0.025, 0.05: b (0.03) stops the walk, so c is not
+    # significant though 0.031 < 0.05
+    assert holm_significant({"a": 0.001, "b": 0.03, "c": 0.031}, 0.05) == {"a"}
+    assert holm_significant({"a": 0.04, "b": 0.001}, 0.05) == {"a", "b"}
+    assert holm_significant({"a": 0.03, "b": 0.026}, 0.05) == set()   # 0.026 >= 0.025
+    assert holm_significant({}, 0.05) == set()
+    with pytest.raises(ValueError):
+        holm_significant({"a": 0.01}, 1.5)
