@@ -79,6 +79,10 @@ class DatasetSpec(BaseModel):
         description="The class the business acts on (say, the customers to target): with it "
         "the model report's business reading is about finding that class; without, it reads "
         "the rare classes (expected share under 10 %) or the overall figures.")
+    class_actions: dict[str, str] | None = Field(
+        default=None,
+        description="What the business does with the rows of each class (say, 'premium "
+        "offers' for High-value customers): the model report's recommendation per class.")
     revision: int = Field(
         default=0, ge=0,
         description="Bumped by `overnight datasets reset-spec`; each revision keeps its rows "
@@ -121,6 +125,9 @@ class DatasetSpec(BaseModel):
             k = len(self.classes)
             if len(self.cost_matrix) != k or any(len(row) != k for row in self.cost_matrix):
                 raise ValueError(f"cost_matrix must be {k} x {k}, one row per true class")
+        unknown = sorted(set(self.class_actions or {}) - set(self.classes))
+        if unknown:
+            raise ValueError(f"class_actions names classes that are not classes: {unknown}")
         if self.focus_class is not None and self.focus_class not in self.classes:
             raise ValueError(f"focus_class {self.focus_class!r} is not one of the classes")
         if self.kind == "text" and not any(f.type == "text" for f in self.features):

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from models.data.spec import DatasetSpec
+from models.evaluation.boundary import boundary_plane, save_boundary_plot
 from models.evaluation.explain import class_probabilities, global_importance, segment_profiles
 from models.evaluation.fairness import fairness_rows, group_fairness
 from models.evaluation.metrics import coverage_curve, save_plots
@@ -38,6 +39,7 @@ PLOT_TITLES = {
     "roc_curves": "ROC curves",
     "precision_recall_curves": "Precision-recall curves",
     "reliability_diagram": "Reliability diagram",
+    "decision_boundary": "Decision regions on the main plane of the numeric columns",
 }
 METRIC_LABELS = {
     "accuracy": "Accuracy",
@@ -196,9 +198,21 @@ def per_class_section(metrics: Mapping[str, Any]) -> str:
     return f"## Per-class metrics\n\n{markdown_table(rows)}"
 
 
+PLOT_CAPTIONS = {
+    "decision_boundary": (
+        "A slice, not the whole model: the plane of the two main principal components of the "
+        "standardised numeric columns, every categorical column at its most common value. "
+        "Regions are the model's class on that plane; dots are the test rows by true class, "
+        "outlined when predicted wrong. A dot off the plane may sit in another colour and "
+        "still be predicted right."),
+}
+
+
 def plots_section(plots: Mapping[str, str]) -> str:
     images = [f"### {PLOT_TITLES.get(name, name)}\n\n![{PLOT_TITLES.get(name, name)}]"
-              f"({Path(path).name})" for name, path in plots.items()]
+              f"({Path(path).name})"
+              + (f"\n\n{PLOT_CAPTIONS[name]}" if name in PLOT_CAPTIONS else "")
+              for name, path in plots.items()]
     return "## Plots\n\n" + "\n\n".join(images)
 
 
@@ -219,15 +233,24 @@ def profiles_section(profiles: Mapping[str, Mapping[str, Any]], spec: DatasetSpe
         {"": "share", **{c: percent(profiles[c]["share"]) for c in classes}},
     ]
     for feature in spec.features_of_type("numeric"):
-        means = {c: profiles[c]["numeric"][feature]["mean"] for c in classes}
-        rows.append({"": f"mean `{feature}`", **{c: amount(m) for c, m in means.items()}})
+        rows.append({"": f"`{feature}`", **{
+            c: spread_cell(profiles[c]["numeric"][feature]) for c in classes}})
     for feature in spec.features_of_type("categorical"):
         tops = {c: next(iter(profiles[c]["categorical"][feature].items()), None)
                 for c in classes}
         rows.append({"": f"top `{feature}`", **{
             c: f"{top[0]} ({percent(top[1])})" if top else "n/a" for c, top in tops.items()}})
-    intro = "The rows of each predicted class: size, mean of each number, most common category."
+    intro = ("The rows of each predicted class: size; for each number its mean, median and "
+             "standard deviation (mean / median ± sd); the most common category.")
     return f"## Segment profiles\n\n{intro}\n\n{markdown_table(rows, ['', *classes])}"
+
+
+def spread_cell(summary: Mapping[str, Any]) -> str:
+    """`mean / median ± sd` of one number in one segment (n/a for an empty segment)."""
+    if summary.get("mean") is None:
+        return "n/a"
+    return (f"{amount(summary['mean'])} / {amount(summary['median'])} "
+            f"± {amount(summary['std'])}")
 
 
 FAIRNESS_INTRO = (
@@ -403,15 +426,63 @@ def generic_reading(metrics: Mapping[str, Any]) -> str:
     )
 
 
+def distinctive_traits(profile: Mapping[str, Any], X: pd.DataFrame, spec: DatasetSpec,
+                       top: int = 3) -> list[str]:
+    """The numbers that set a segment apart: its mean furthest from the overall mean, in
+    overall standard deviations (at least a fifth of one), with the direction."""
+    traits = []
+    for feature in spec.features_of_type("numeric"):
+        values = pd.to_numeric(X[feature], errors="coerce")
+        mean, sd = values.mean(), values.std()
+        own = profile["numeric"][feature]["mean"]
+        if own is None or not sd or not np.isfinite(sd):
+            continue
+        distance = (own - mean) / sd
+        if abs(distance) >= 0.2:
+            traits.append((abs(distance), f"{'higher' if distance > 0 else 'lower'} "
+                           f"`{feature}` ({amount(own)} vs {amount(mean)})"))
+    return [text for _, text in sorted(traits, reverse=True)[:top]]
+
+
+def segment_recommendations(spec: DatasetSpec, metrics: Mapping[str, Any],
+                            profiles: Mapping[str, Any], X: pd.DataFrame) -> str:
+    """One recommendation per predicted segment: its size, what sets it apart, how sure a
+    row put in it is (precision), and the spec's action for it when it names one."""
+    actions = spec.class_actions or {}
+    lines = []
+    for name in spec.classes:
+        profile = profiles.get(name)
+        if not profile or not profile["count"]:
+            lines.append(f"- **{name}**: no row predicted; nothing to act on.")
+            continue
+        scores = metrics["per_class"].get(name, {})
+        traits = distinctive_traits(profile, X, spec)
+        sure = scores.get("precision")
+        text = (f"- **{name}** ({profile['count']} rows, {percent(profile['share'])}): "
+                + (", ".join(traits) if traits else "close to the overall means")
+                + (f"; {round(100 * sure)} of every 100 rows put here really belong"
+                   if sure is not None else ""))
+        if name in actions:
+            text += f". **Do:** {actions[name]}"
+        lines.append(text + ".")
+    intro = ("Each predicted segment, what sets it apart from all rows (mean furthest from "
+             "the overall mean, in standard deviations) and how reliable the assignment is"
+             + ("; the action is the dataset's own (`class_actions` in its spec)."
+                if actions else "."))
+    return "### Every segment\n\n" + intro + "\n\n" + "\n".join(lines)
+
+
 def business_section(
     spec: DatasetSpec, metrics: Mapping[str, Any], profiles: Mapping[str, Any],
     X: pd.DataFrame,
 ) -> str:
-    """The reading the spec asks for: finding its `focus_class`, else the rare classes' misses,
-    else the generic one (chosen by fields of the spec, never by class names)."""
+    """The reading the spec asks for: finding its `focus_class` (then a recommendation for
+    every segment), else the rare classes' misses, else the generic one (chosen by fields of
+    the spec, never by class names)."""
     rare = [c for c in spec.classes if (spec.class_shares or {}).get(c, 1.0) < RARE_SHARE]
     if spec.focus_class is not None and spec.focus_class in profiles:
-        body = focus_reading(spec, metrics, profiles, X)
+        body = (focus_reading(spec, metrics, profiles, X) + "\n\n"
+                + segment_recommendations(spec, metrics, profiles, X))
     elif rare:
         body = rare_class_reading(spec, metrics, rare)
     else:
@@ -484,6 +555,10 @@ def build_model_report(
     title = title or f"Model report: {spec.name}, {algorithm}"
     proba = class_probabilities(model, X_test, spec.classes)
     plots = save_plots(y_test, proba, spec.classes, directory)
+    plane = boundary_plane(model, X_test, y_test, spec)
+    if plane is not None:
+        plots["decision_boundary"] = str(save_boundary_plot(
+            plane, spec, directory / "decision_boundary.png"))
     if importance is None:
         importance = global_importance(model, X_test, y_test)
     if profiles is None:

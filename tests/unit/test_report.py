@@ -8,6 +8,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
@@ -73,7 +74,8 @@ def test_report_has_sections_numbers_and_plots(which: str, request) -> None:
         assert f"<h2>{heading}</h2>" in page
     assert f"accuracy {metrics['accuracy']:.3f}" in page
     images = re.findall(r'<img[^>]*src="([^"]+)"', page)
-    assert len(images) == 4
+    assert len(images) == 5                   # four evaluation plots and the decision regions
+    assert "decision_boundary.png" in images
     for image in images:
         assert not Path(image).is_absolute() and (path.parent / image).is_file()
 
@@ -144,3 +146,61 @@ def test_the_business_reading_follows_the_specs_focus_class_not_class_names(
     assert "**Target the Medium segment.**" in readings["medium"]
     with pytest.raises(ValueError, match="focus_class 'VIP' is not one of the classes"):
         DatasetSpec.model_validate({**customer.SPEC.model_dump(), "focus_class": "VIP"})
+
+
+def test_every_customer_segment_gets_its_traits_reliability_and_action(customer_report) -> None:
+    path, metrics = customer_report
+    every = business_reading(path).split("### Every segment", 1)[1]
+    for name in customer.SPEC.classes:
+        line = next(x for x in every.splitlines() if x.startswith(f"- **{name}**"))
+        assert customer.SPEC.class_actions[name] in line
+        precision = metrics["per_class"][name]["precision"]
+        assert f"{round(100 * precision)} of every 100 rows put here" in line
+    high = next(x for x in every.splitlines() if x.startswith("- **High**"))
+    low = next(x for x in every.splitlines() if x.startswith("- **Low**"))
+    assert "higher `annual_income`" in high and "lower `annual_income`" in low
+
+
+def test_profiles_show_mean_median_and_spread(customer_report) -> None:
+    text = customer_report[0].with_name("report.md").read_text(encoding="utf-8")
+    profiles = text.split("## Segment profiles", 1)[1].split("\n## ", 1)[0]
+    row = next(x for x in profiles.splitlines() if x.startswith("| `annual_income`"))
+    assert row.count(" / ") == 3 and row.count("±") == 3        # one cell per segment
+
+
+def test_decision_regions_follow_the_model_on_the_plane() -> None:
+    """The regions are the model's own classes: a grid point's region is what the model
+    predicts for the row it maps back to, and on the demo data the plane separates Low from
+    High (both regions exist, and most rows fall in the region of their predicted class)."""
+    from models.evaluation.boundary import boundary_plane
+
+    spec = customer.SPEC
+    frame = customer.generate(DAY, 600, 3)
+    X, y = feature_frame(frame, spec), frame[spec.target].to_numpy()
+    model = build_model(spec, "logistic_regression").fit(X, y)
+    plane = boundary_plane(model, X, y, spec, steps=40)
+    assert plane is not None and plane.regions.shape == (40, 40)
+    assert 0.3 < plane.explained <= 1.0
+    assert {0, 2} <= set(plane.regions.ravel().tolist())
+    column = np.clip(np.searchsorted(plane.xs, plane.points[:, 0]), 0, 39)
+    row = np.clip(np.searchsorted(plane.ys, plane.points[:, 1]), 0, 39)
+    same = plane.regions[row, column] == plane.predicted
+    assert same.mean() > 0.6                  # a slice: not every row, but most
+    assert (plane.predicted == np.array([spec.classes.index(c) for c in model.predict(X)])).all()
+
+
+def test_no_plane_for_text_or_a_single_number() -> None:
+    from models.data.generators import news
+    from models.evaluation.boundary import boundary_plane
+
+    frame = news.generate(DAY, 60, 1)
+    assert boundary_plane(None, feature_frame(frame, news.SPEC), frame[news.SPEC.target],
+                          news.SPEC) is None
+
+
+def test_class_actions_must_name_classes() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="not classes: \\['Gold'\\]"):
+        customer.SPEC.model_validate({**customer.SPEC.model_dump(),
+                                      "class_actions": {"Gold": "celebrate"}})

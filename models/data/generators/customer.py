@@ -45,6 +45,11 @@ SPEC = DatasetSpec(
     class_shares=dict(zip(CLASSES, SHARES, strict=True)),
     sensitive_columns=("gender",),
     focus_class="High",
+    class_actions={
+        "High": "retain and reward: premium offers, early access, a named account manager",
+        "Medium": "grow: cross-sell and loyalty points that lead towards the High tier",
+        "Low": "reactivate cheaply: automated win-back messages, no paid acquisition",
+    },
     # cost of predicting column class when the truth is row class: missing a High customer
     # (treating them as Low) is the most expensive mistake.
     cost_matrix=((0, 1, 2), (1, 0, 1), (5, 2, 0)),
