@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
-import markdown
 import numpy as np
 import pandas as pd
 
@@ -28,6 +27,7 @@ from models.evaluation.fairness import fairness_rows, group_fairness
 from models.evaluation.metrics import coverage_curve, save_plots
 from models.learning.ensembles.base import ensemble_of
 from models.learning.imbalance import RARE_RECALL_TARGET, RARE_SHARE
+from models.reports.safe_html import markdown_html
 
 Table: TypeAlias = pd.DataFrame | Sequence[Mapping[str, Any]]
 
@@ -495,7 +495,7 @@ def business_section(
 
 def render_html(text: str, title: str) -> str:
     """A standalone HTML page of Markdown `text` (tables extension, inline CSS)."""
-    body = markdown.markdown(text, extensions=["tables"])
+    body = markdown_html(text)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n"

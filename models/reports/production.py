@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import markdown
 import pandas as pd
 
 from models.data.spec import DatasetSpec
 from models.registry.artifacts import REFERENCE_FILE
+from models.reports.safe_html import markdown_html
 
 REFERENCE_ROWS = 5_000
 
@@ -111,7 +111,7 @@ def production_report(*, spec: DatasetSpec, winner: dict[str, Any],
     text = "\n".join(lines) + "\n"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "production.md").write_text(text)
-    html = markdown.markdown(text, extensions=["tables"])
+    html = markdown_html(text)
     path = out_dir / "production.html"
     path.write_text(f"<!doctype html><meta charset='utf-8'><title>{spec.name} production"
                     f"</title><body style='font-family:sans-serif;max-width:60em'>{html}</body>")

@@ -204,3 +204,34 @@ def test_class_actions_must_name_classes() -> None:
     with pytest.raises(ValidationError, match="not classes: \\['Gold'\\]"):
         customer.SPEC.model_validate({**customer.SPEC.model_dump(),
                                       "class_actions": {"Gold": "celebrate"}})
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def test_users_values_in_a_report_are_text_never_markup(tmp_path: Path) -> None:
+    """A category value from a user's file reaches the segment profiles: it must show as
+    the text it is, not run as markup in the reader's browser."""
+    spec = customer.SPEC.model_copy(update={"features": tuple(
+        f.model_copy(update={"categories": None}) if f.name == "region" else f
+        for f in customer.SPEC.features)})
+    frame = customer.generate(DAY, 400, 2)
+    frame["region"] = HOSTILE
+    X, y = feature_frame(frame, spec), frame[spec.target].to_numpy()
+    model = build_model(spec, "logistic_regression").fit(X, y)
+    metrics = evaluate(y, class_probabilities(model, X, spec.classes), spec.classes,
+                       y_pred=model.predict(X))
+    page = build_model_report(spec=spec, model=model, algorithm="logistic_regression",
+                              metrics=metrics, X_test=X, y_test=y, out_dir=tmp_path
+                              ).read_text(encoding="utf-8")
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<img src=x" not in page and "onerror=alert" not in page.replace("&lt;img src=x "
+                                                                             "onerror=alert", "")
+
+
+def test_markdown_links_cannot_carry_script() -> None:
+    from models.reports.safe_html import markdown_html
+
+    html = markdown_html("[open](javascript:alert(1)) <script>x()</script> ![p](plot.png)")
+    assert "javascript:" not in html and "<script>" not in html
+    assert '<img alt="p" src="plot.png">' in html
