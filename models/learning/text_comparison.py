@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from time import perf_counter
+from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -27,11 +29,22 @@ def compare_vectorisers(frame: pd.DataFrame, spec: DatasetSpec,
     Every pair is fitted on the same stratified training split and scored on the held-out
     rest; predict seconds include cleaning and vectorising the held-out texts.
     """
-    models = [model] if isinstance(model, str) else list(model)
     X_train, X_test, y_train, y_test = train_test_split(
         frame[spec.feature_names], frame[spec.target].astype(str), test_size=test_size,
         stratify=frame[spec.target].astype(str), random_state=seed,
     )
+    return compare_vectorisers_on(X_train, y_train, X_test, y_test, spec, vectorisers,
+                                  model, seed=seed, headline_weight=headline_weight)
+
+
+def compare_vectorisers_on(X_train: pd.DataFrame, y_train: Any, X_test: pd.DataFrame,
+                           y_test: Any, spec: DatasetSpec, vectorisers: Sequence[str],
+                           model: str | Sequence[str] = "logistic_regression", *,
+                           seed: int = 0, headline_weight: float = 2.0) -> pd.DataFrame:
+    """`compare_vectorisers` on a split given (a training run's own), best first."""
+    models = [model] if isinstance(model, str) else list(model)
+    y_train = pd.Series(np.asarray(y_train, dtype=object)).astype(str).to_numpy()
+    y_test = pd.Series(np.asarray(y_test, dtype=object)).astype(str).to_numpy()
     rows = []
     for vectoriser in vectorisers:
         for name in models:
@@ -56,5 +69,3 @@ def compare_vectorisers(frame: pd.DataFrame, spec: DatasetSpec,
     table = pd.DataFrame(rows)
     return table.sort_values(["accuracy", "f1_macro"], ascending=False, kind="stable",
                              ignore_index=True)
-
-

@@ -28,6 +28,8 @@ from models.evaluation.metrics import coverage_curve, save_plots
 from models.learning.ensembles.base import ensemble_of
 from models.learning.imbalance import RARE_RECALL_TARGET, RARE_SHARE
 from models.reports.safe_html import markdown_html
+from models.reports.tables import fmt, markdown_table
+from models.reports.text_insight import confusions_section, top_words_section, vectoriser_section
 
 Table: TypeAlias = pd.DataFrame | Sequence[Mapping[str, Any]]
 
@@ -74,17 +76,6 @@ img { max-width: 100%; height: auto; border: 1px solid #eee; margin: .5rem 0; }
 # --------------------------------------------------------------------------- formatting
 
 
-def fmt(value: Any) -> str:
-    """A cell or inline value: floats to 3 decimals, None as n/a, everything else as text."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "n/a"
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, float | np.floating):
-        return f"{value:.3f}"
-    return str(value)
-
-
 def amount(value: float | None) -> str:
     """A quantity for prose: whole or large numbers with thousands separators, else 2 decimals."""
     if value is None:
@@ -97,33 +88,6 @@ def amount(value: float | None) -> str:
 
 def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * float(value):.1f}%"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-        value, bool | np.bool_
-    )
-
-
-def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """A Markdown pipe table of `rows` (numeric columns right-aligned; `fmt` for the cells)."""
-    if not rows:
-        return "_(empty)_"
-    if columns is None:
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-
-    def cell(value: Any) -> str:
-        return fmt(value).replace("|", "\\|").replace("\n", " ")
-
-    numeric = [
-        all(_is_number(row.get(c)) or row.get(c) is None for row in rows) for c in columns
-    ]
-    lines = [
-        "| " + " | ".join(cell(c) for c in columns) + " |",
-        "|" + "|".join("---:" if right else ":---" for right in numeric) + "|",
-    ]
-    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def _records(table: Table) -> list[dict[str, Any]]:
@@ -541,6 +505,7 @@ def build_model_report(
     title: str | None = None,
     fits: str | None = None,
     fairness: Mapping[str, Mapping[str, Any]] | None = None,
+    vectorisers: Table | None = None,
 ) -> Path:
     """Write report.md, report.html and the plots into `out_dir`; return the HTML path.
 
@@ -549,6 +514,8 @@ def build_model_report(
     `fits` says which fit the figures describe and which one is served (refit_full).
     `fairness` (`models.evaluation.fairness.group_fairness`, as in the gate's evidence) is
     computed on the test set when not given and the spec names sensitive columns.
+    A text model's report adds its top words per class and common confusions with example
+    texts, and `vectorisers` (`compare_vectorisers_on` of the run's split) when given.
     """
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
@@ -577,6 +544,12 @@ def build_model_report(
         features_section(importance),
         profiles_section(profiles, spec),
     ]
+    if spec.kind == "text":
+        predicted = model.predict(X_test)
+        sections += [top_words_section(model, spec.classes),
+                     confusions_section(spec, X_test, y_test, predicted)]
+        if vectorisers is not None:
+            sections.append(vectoriser_section(vectorisers))
     if fits:
         sections.insert(2, f"## Which fit these figures describe\n\n{fits}")
     if leaderboard is not None:

@@ -253,7 +253,8 @@ def write_reports(spec: DatasetSpec, split: Split, summary: RunSummary,
         X_test=split.x_test, y_test=split.y_test, out_dir=out_dir,
         leaderboard=leaderboard_table(summary.leaderboard),
         fits=fits_note(split, winner),
-        title=f"{spec.name}: {winner.name} ({pathspec})")
+        title=f"{spec.name}: {winner.name} ({pathspec})",
+        vectorisers=run_vectoriser_comparison(spec, split, seed))
     production_html = production_report(
         spec=spec, winner={**winner.summary(), "name": winner.name},
         leaderboard=summary.leaderboard, failures=failures, significance=summary.significance,
@@ -262,6 +263,23 @@ def write_reports(spec: DatasetSpec, split: Split, summary: RunSummary,
              "n_train": len(split.x_train), "n_test": len(split.x_test), "seed": seed},
         out_dir=out_dir)
     return {"model_report": str(model_html), "production_report": str(production_html)}
+
+
+def run_vectoriser_comparison(spec: DatasetSpec, split: Split, seed: int) -> Any:
+    """For a text dataset, the vectorisers compared with one classifier on this run's split
+    (logistic regression at its defaults: three fits on at most `COMPARED_ROWS` training
+    rows, seconds); None for tabular data."""
+    if spec.kind != "text":
+        return None
+    from models.learning.text_comparison import compare_vectorisers_on
+    from models.reports.text_insight import COMPARED_ROWS, COMPARED_VECTORISERS
+
+    train, test = (slice(None, COMPARED_ROWS), slice(None, COMPARED_ROWS // 2))
+    table = compare_vectorisers_on(split.x_train.iloc[train], split.y_train.iloc[train],
+                                   split.x_test.iloc[test], split.y_test.iloc[test], spec,
+                                   COMPARED_VECTORISERS, seed=seed)
+    return table.drop(columns=["n_train", "n_test"]).round(
+        {"accuracy": 3, "f1_macro": 3, "fit_seconds": 2, "predict_seconds": 2})
 
 
 def fits_note(split: Split, winner: CandidateResult) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from models.data.batches import generate_batch
+from models.data.generators import news
 from models.registry.versions import aliases, file_sha256, get_version
 from warehouse import connect, migrate
 
@@ -105,6 +107,24 @@ def test_news_through_the_command_line_with_defaults(trained_home: Path) -> None
     card = get_version("news-v1").card
     assert card["params"] == {}                       # optimize off: catalogue defaults
     assert card["metrics"]["accuracy"] > 0.85
+    report = Path(card["reports"]["model_report"]).with_name("report.md").read_text()
+    words = report.split("## Top words per class", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip(): re.findall(r"`([^`]+)`", line)
+            for line in words.splitlines() if line.startswith("| ") and "`" in line}
+    assert set(rows) == set(news.CLASSES)
+    def vocabulary(name: str) -> set[str]:             # the generator's words of a class
+        names = " ".join(news.CATEGORY_ENTITIES[name]).lower().split()
+        return {*news.CATEGORY_WORDS[name], *names}
+
+    for name, top in rows.items():                    # a Sports word under Sports...
+        unigrams = [w for w in top if " " not in w]
+        assert len([w for w in unigrams if w in vocabulary(name)]) >= 2, (name, top)
+        others = set().union(*(vocabulary(c) for c in news.CLASSES if c != name))
+        assert not set(unigrams) & (others - vocabulary(name)), (name, top)  # ...no other's
+    compared = report.split("## Vectoriser comparison", 1)[1].split("\n## ", 1)[0]
+    assert {"tfidf_unigram", "tfidf_bigram", "counts"} <= set(re.findall(r"\| (\w+) \|",
+                                                                        compared))
+    assert "## Common confusions" in report
 
 
 def test_unknown_dataset_fails_fast_with_a_clear_line(trained_home: Path) -> None:

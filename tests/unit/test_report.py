@@ -235,3 +235,20 @@ def test_markdown_links_cannot_carry_script() -> None:
     html = markdown_html("[open](javascript:alert(1)) <script>x()</script> ![p](plot.png)")
     assert "javascript:" not in html and "<script>" not in html
     assert '<img alt="p" src="plot.png">' in html
+
+
+def test_confusions_quote_real_texts_and_count_by_hand() -> None:
+    from models.data.generators import news
+    from models.reports.safe_html import markdown_html
+    from models.reports.text_insight import confusion_pairs, confusions_section
+
+    truth = ["Sports", "Sports", "Sports", "Health", "Health", "Politics"]
+    guess = ["Health", "Health", "Sports", "Sports", "Health", "Politics"]
+    assert confusion_pairs(truth, guess) == [("Sports", "Health", 2), ("Health", "Sports", 1)]
+    X = pd.DataFrame({"headline": ["[win](javascript:x) *cup*", "b", "c", "d", "e", "f"],
+                      "body": ["" for _ in truth]})
+    text = confusions_section(news.SPEC, X, truth, guess)
+    assert "**Sports** read as **Health**: 2 articles (67% of Sports)" in text
+    html = markdown_html(text)
+    assert "javascript:" not in html.replace("(javascript:x)", "")
+    assert "<a " not in html and "[win](javascript:x) *cup*" in html
