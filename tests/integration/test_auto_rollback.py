@@ -5,7 +5,7 @@ the champion (monitoring/rollback.py)."""
 from __future__ import annotations
 
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +223,28 @@ def test_an_artifact_refused_by_serving_is_rolled_back_at_once(service: Service)
     assert manifest.read_aliases()["datasets"][DATASET]["champion"]["model_version"] == \
         "customer-v1"
     assert len(_alerts("rollback")) == 1
+
+
+def test_the_backtest_rolls_back_a_model_trained_on_a_passing_drift() -> None:
+    """`overnight simulate` applies the rule: a champion retrained on a one-night concept
+    drift is worse once the concept comes back, and is rolled back to the one before it."""
+    from models.data.scenarios import ScenarioEntry, Timeline
+    from monitoring.backtest import simulate
+
+    start = date(2026, 11, 16)
+    timeline = Timeline(start=start, datasets={DATASET: (
+        ScenarioEntry(scenario="concept_drift", from_day=2, to_day=2),)})
+
+    def run(rollback: bool) -> Any:
+        [result] = simulate(DATASET, timeline, 5, start=start, rows=500, window=1,
+                            policies=("triggers",), rollback=rollback)
+        return result
+
+    watched, unwatched = run(True), run(False)
+    assert watched.rollbacks == 1 and unwatched.rollbacks == 0
+    drifted, back = watched.nights[2], watched.nights[3]
+    assert drifted.retrained and not drifted.rolled_back      # trained on the drifted night
+    assert back.rolled_back and back.rollback_reason.startswith("Rollback to triggers-")
+    assert watched.nights[4].accuracy > back.accuracy         # the restored champion serves
+    assert "restored by a rollback" in watched.nights[4].rollback_reason
+    assert watched.summary()["mean_accuracy"] > unwatched.summary()["mean_accuracy"]
