@@ -26,6 +26,7 @@ from monitoring.rollback import FISHER, watch_champion
 from orchestration.stages import NightPlan, decide_stage
 from tests.support.serving_support import sample
 from warehouse import connect
+from warehouse.reports import run_report
 
 DATASET = "customer"
 TODAY = datetime.now(UTC).date()
@@ -147,6 +148,11 @@ def test_a_degraded_champion_is_rolled_back_with_its_evidence_and_one_alert(
     [alert] = _alerts("rollback")
     assert alert[1] == "critical" and row["alert_id"] == alert[0]
     assert degraded.model_version in alert[2] and "rolled back to customer-v1" in alert[2]
+
+    with connect(read_only=True) as con:      # `overnight report rollbacks`
+        report = run_report(con, "rollbacks", {"dataset": DATASET})
+    assert report[["rollback", "champion_version", "n_labelled"]].values.tolist() == [
+        [True, degraded.model_version, after["n"]]]
 
     # serving follows the published manifest: the restored champion answers again
     assert manifest.read_aliases()["datasets"][DATASET]["champion"]["model_version"] == \
