@@ -302,7 +302,8 @@ def _unusable(version: str | None) -> str | None:
 
 
 def gather_evidence(dataset: str, night: date, policy: RetrainingPolicy) -> RollbackEvidence:
-    """Read what the rollback rules need for one night from the warehouse (read-only)."""
+    """Read what the rollback rules need for one night from the warehouse (read-only); the
+    previous artifact is verified only when a rule fires (`watch_champion`)."""
     with connect(read_only=True) as con:
         champion = get_alias(dataset, "champion", con)
         previous = get_alias(dataset, "previous", con)
@@ -325,7 +326,7 @@ def gather_evidence(dataset: str, night: date, policy: RetrainingPolicy) -> Roll
     return RollbackEvidence(
         dataset, night, champion, previous, counts, before,
         float(held_out) if isinstance(held_out, int | float) else None, switched_on,
-        restored, refused, _unusable(previous) if refused or counts.n_labelled else None)
+        restored, refused)
 
 
 # ------------------------------------------------------------------------ the night's step
@@ -375,7 +376,10 @@ def watch_champion(dataset: str, night: date, policy: RetrainingPolicy | None = 
     if done is not None:
         return done
     policy = policy or policy_for(dataset)
-    decision = evaluate_rollback(gather_evidence(dataset, night, policy), policy)
+    evidence = gather_evidence(dataset, night, policy)
+    decision = evaluate_rollback(evidence, policy)
+    if decision.rollback and (unusable := _unusable(evidence.previous_version)):
+        decision = evaluate_rollback(replace(evidence, previous_unusable=unusable), policy)
     if decision.rollback:
         restored = rollback(dataset, reason=f"automatic, {decision.reason}")
         decision = replace(decision, restored_version=restored)

@@ -22,10 +22,10 @@ from models.serving.app import create_app
 from models.serving.config import ServingConfig
 from monitoring.collect import collect_serving_logs
 from monitoring.policy import policy_for
-from monitoring.rollback import FISHER, watch_champion
+from monitoring.rollback import FISHER, Counts, labelled_counts, watch_champion
 from orchestration.stages import NightPlan, decide_stage
 from tests.support.serving_support import sample
-from warehouse import connect
+from warehouse import connect, transaction
 from warehouse.reports import run_report
 
 DATASET = "customer"
@@ -229,6 +229,57 @@ def test_an_artifact_refused_by_serving_is_rolled_back_at_once(service: Service)
     assert manifest.read_aliases()["datasets"][DATASET]["champion"]["model_version"] == \
         "customer-v1"
     assert len(_alerts("rollback")) == 1
+
+
+def test_no_rollback_onto_a_previous_artifact_that_fails_too(service: Service) -> None:
+    service.serve_and_label(seed=501, rows=5)
+    first = service.store.get(DATASET).artifact_path          # customer-v1, held in memory
+    tampered = _register(4)
+    for path in (first, tampered.artifact_path):
+        with Path(path).open("ab") as handle:
+            handle.write(b"tampered")
+    _promote(service, tampered)
+    service.collect()
+
+    decided = _night(TODAY)
+    assert decided.rollback is None
+    row = _row(TODAY)
+    assert not row["rollback"] and row["rule"] == "artifact_refused"
+    assert "a person must act" in row["reason"] and "customer-v1" in row["reason"]
+    assert get_alias(DATASET, "champion") == tampered.model_version
+    [alert] = _alerts("rollback")
+    assert alert[1] == "critical" and "a person must act" in alert[2]
+
+
+def test_counts_are_the_versions_labelled_predictions_as_champion(warehouse_path: Path) -> None:
+    """Shadow and canary answers are not the champion's; the baseline takes the version's
+    last days of labels; a night does not see labels of predictions made after it."""
+    rows = [  # prediction id, version, role, alias, day, right
+        ("a", "customer-v1", "served", "champion", 1, True),
+        ("b", "customer-v1", "served", "champion", 1, False),
+        ("c", "customer-v1", "batch", None, 3, True),
+        ("d", "customer-v1", "served", "champion", 4, True),
+        ("e", "customer-v1", "served", "champion", 5, False),
+        ("f", "customer-v1", "shadow", "challenger", 5, False),
+        ("g", "customer-v1", "served", "challenger", 5, False),
+        ("h", "customer-v1", "served", "champion", 9, True),
+        ("i", "customer-v1", "served", "champion", 5, None),          # no label
+    ]
+    start = date(2026, 12, 1)
+    with transaction() as con:
+        for pid, version, role, alias, day, right in rows:
+            con.execute("INSERT INTO predictions (prediction_id, dataset, model_version, alias,"
+                        " role, predicted_at, predicted_class) VALUES (?, ?, ?, ?, ?, ?, 'Low')",
+                        [pid, DATASET, version, alias, role, start + timedelta(days=day)])
+            if right is not None:
+                con.execute("INSERT INTO feedback VALUES (?, ?, now(), 'test')",
+                            [pid, "Low" if right else "High"])
+    night = start + timedelta(days=5)
+    with connect(read_only=True) as con:
+        assert labelled_counts(con, DATASET, "customer-v1", night) == Counts(5, 3)
+        assert labelled_counts(con, DATASET, "customer-v1", night, 3) == Counts(3, 2)
+        assert labelled_counts(con, DATASET, "customer-v1", night, 1) == Counts(1, 0)
+        assert labelled_counts(con, DATASET, "customer-v2", night) == Counts(0, 0)
 
 
 def test_the_backtest_rolls_back_a_model_trained_on_a_passing_drift() -> None:
