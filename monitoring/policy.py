@@ -79,6 +79,10 @@ class RetrainingPolicy(BaseModel):
         default=1, ge=0,
         description="Automatic rollback: none on performance until this many days have passed "
                     "since the champion's last switch (a refused artifact rolls back regardless).")
+    rollback_watch_days: int = Field(
+        default=14, ge=1,
+        description="Automatic rollback: the performance rule watches a promoted champion for "
+                    "this many days after its switch; a later drop is the retraining policy's.")
     rollback_baseline_days: int = Field(
         default=3, ge=1,
         description="Automatic rollback: the previous champion's figure is its labelled "

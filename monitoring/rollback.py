@@ -14,7 +14,9 @@ After a promotion the night watches the new champion. Two rules roll it back to 
   counts here, the exact binomial test, one-sided, of the champion's counts against it. No
   rollback on performance until `rollback_cooldown_days` have passed since the champion's
   last switch, and none of a champion that a rollback restored (the figure it would be
-  compared with is the one of the version it replaced for being worse);
+  compared with is the one of the version it replaced for being worse), nor after
+  `rollback_watch_days` (a champion that served well for weeks and then drops meets drift,
+  which the retraining policy answers; going back to an older model would not);
 - refused artifact: serving refused the champion's artifact (an open `artifact_refused`
   alert for it as champion, raised since its last switch). It rolls back whatever the
   cool-down, when the previous champion's own artifact verifies.
@@ -217,6 +219,11 @@ def evaluate_rollback(ev: RollbackEvidence, policy: RetrainingPolicy) -> Rollbac
     elif ev.restored_by_rollback:
         return replace(base, reason=f"No rollback: {ev.champion_version} was restored by a "
                        "rollback; the performance rule watches promoted champions")
+    elif ev.switched_on is not None and (
+            ev.night_date - ev.switched_on).days > policy.rollback_watch_days:
+        return replace(base, reason=f"No rollback: {ev.champion_version} has been champion since "
+                       f"{ev.switched_on.isoformat()}, beyond the {policy.rollback_watch_days}-day"
+                       " watch; a drop now is for the retraining policy")
     else:
         decision = _performance(ev, policy, base)
         if not decision.rollback:

@@ -96,6 +96,14 @@ def test_the_cool_down_holds_a_rollback_on_performance_only() -> None:
     assert refused.rollback and refused.rule == "artifact_refused"
 
 
+def test_the_watch_ends_after_its_days() -> None:
+    policy = POLICY.model_copy(update={"rollback_watch_days": 9})
+    assert evaluate_rollback(_evidence(Counts(250, 200)), policy).rollback      # 9 days
+    late = evaluate_rollback(_evidence(Counts(250, 200), switched_on=date(2026, 11, 30)),
+                             policy)                                            # 10 days
+    assert not late.rollback and "beyond the 9-day watch" in late.reason
+
+
 def test_a_restored_champion_is_not_watched_on_performance() -> None:
     decision = evaluate_rollback(_evidence(Counts(250, 200), restored_by_rollback=True), POLICY)
     assert not decision.rollback and "restored by a rollback" in decision.reason
