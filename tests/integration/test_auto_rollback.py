@@ -148,6 +148,8 @@ def test_a_degraded_champion_is_rolled_back_with_its_evidence_and_one_alert(
     [alert] = _alerts("rollback")
     assert alert[1] == "critical" and row["alert_id"] == alert[0]
     assert degraded.model_version in alert[2] and "rolled back to customer-v1" in alert[2]
+    with connect(read_only=True) as con:      # the one alert of the night
+        assert con.execute("SELECT count(*) FROM alerts").fetchone() == (1,)
 
     with connect(read_only=True) as con:      # `overnight report rollbacks`
         report = run_report(con, "rollbacks", {"dataset": DATASET})
