@@ -7,6 +7,11 @@ never retrain, retrain every night, retrain on a fixed schedule, and the configu
 policy (`monitoring.policy.evaluate_triggers` on the same evidence the nightly loop gathers).
 Training here is a plain fit of one catalogue pipeline, not the Metaflow flow: the backtest
 measures a policy's effect on accuracy and compute, quickly, to choose thresholds with evidence.
+Every retrain is promoted (there is no gate here), and the automatic-rollback rule
+(`monitoring.rollback.evaluate_rollback`, with the policy's rollback settings) watches each
+promoted champion as the night does, before the night's retraining decision: on the labelled
+nights it served, against the previous champion's last nights, and rolls back to it when the
+rule says so (`rollback=False` replays without the rule).
 It writes nothing to the warehouse.
 """
 
@@ -30,6 +35,7 @@ from models.learning.fit import make_model, split_data
 from monitoring.drift.nightly import compute_drift
 from monitoring.drift.profile import build_profile, prediction_column
 from monitoring.policy import Evidence, RetrainingPolicy, evaluate_triggers, policy_for
+from monitoring.rollback import Counts, RollbackEvidence, evaluate_rollback
 
 POLICIES = ("never", "every_night", "schedule", "triggers")
 RARE_SHARE = 0.15
@@ -45,6 +51,8 @@ class NightResult:
     share_drifted: float | None
     retrained: bool
     reason: str
+    rolled_back: bool = False           # the rollback rule restored the previous champion
+    rollback_reason: str | None = None  # the rule's verdict when it looked (None: nothing to watch)
 
 
 @dataclass
@@ -52,13 +60,14 @@ class PolicyResult:
     policy: str
     nights: list[NightResult] = field(default_factory=list)
     retrains: int = 0
+    rollbacks: int = 0
     compute_seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         scored = [n for n in self.nights if n.accuracy is not None]
         rare = [n.rare_recall for n in scored if n.rare_recall is not None]
         return {
-            "policy": self.policy, "retrains": self.retrains,
+            "policy": self.policy, "retrains": self.retrains, "rollbacks": self.rollbacks,
             "compute_seconds": round(self.compute_seconds, 2),
             "mean_accuracy": _mean([n.accuracy for n in scored]),
             "worst_accuracy": min((n.accuracy for n in scored if n.accuracy is not None),
@@ -80,6 +89,45 @@ class _Champion:
     f1_macro: float
     trained_on: date
     profile: Any
+    name: str = "simulated"
+    # (night, labelled, right) of each night it served: the rollback rule's evidence
+    served: list[tuple[date, int, int]] = field(default_factory=list)
+
+    def counts(self, last_days: int | None = None) -> Counts:
+        """Its labelled nights (its last `last_days` days of them when given)."""
+        nights = self.served
+        if last_days is not None and nights:
+            nights = [s for s in nights if (nights[-1][0] - s[0]).days < last_days]
+        return Counts(sum(s[1] for s in nights), sum(s[2] for s in nights))
+
+
+@dataclass
+class _Watch:
+    """The champion the rollback rule watches: its previous one and how it came to serve."""
+
+    previous: _Champion | None = None
+    switched_on: date | None = None
+    restored: bool = False
+
+    def promoted(self, old: _Champion | None, night: date) -> None:
+        self.previous, self.switched_on, self.restored = old, night, False
+
+
+def _watch(champion: _Champion, watch: _Watch, dataset: str, night: date,
+           rules: RetrainingPolicy) -> tuple[_Champion, str | None]:
+    """The rollback rule on tonight's evidence: the champion that serves on, and the verdict."""
+    previous = watch.previous
+    if previous is None:
+        return champion, None
+    evidence = RollbackEvidence(
+        dataset, night, champion.name, previous.name, champion.counts(),
+        previous.counts(rules.rollback_baseline_days), previous.accuracy, watch.switched_on,
+        watch.restored)
+    decision = evaluate_rollback(evidence, rules)
+    if decision.rollback:
+        watch.previous, watch.switched_on, watch.restored = champion, night, True
+        return previous, decision.reason
+    return champion, decision.reason
 
 
 def _train(dataset: str, frames: list[pd.DataFrame], trained_on: date, seed: int
@@ -127,8 +175,10 @@ def _decide(policy: str, night_index: int, champion: _Champion | None, evidence:
 def simulate(dataset: str, timeline: Timeline, nights: int, *, start: date,
              seed: int = 42, rows: int | None = None, window: int = 3, schedule_days: int = 3,
              policies: tuple[str, ...] = POLICIES,
-             rules: RetrainingPolicy | None = None) -> list[PolicyResult]:
-    """Replay `nights` nights of one built-in dataset under each policy."""
+             rules: RetrainingPolicy | None = None, rollback: bool = True
+             ) -> list[PolicyResult]:
+    """Replay `nights` nights of one built-in dataset under each policy (with the automatic
+    rollback rule unless `rollback` is False)."""
     entry = builtin(dataset)
     spec = entry.spec
     timeline = timeline.with_start(start) if timeline.start is None else timeline
@@ -141,38 +191,51 @@ def simulate(dataset: str, timeline: Timeline, nights: int, *, start: date,
     for policy in policies:
         result = PolicyResult(policy)
         champion: _Champion | None = None
+        watch = _Watch()
         last_retrain: date | None = None
         for i, batch in enumerate(batches):
             night = start + timedelta(days=i)
             x, truth = feature_frame(batch, spec), batch[spec.target].to_numpy()
             accuracy = f1 = rare_recall = drift = None
+            rolled_back, verdict = False, None
             if champion is not None:
                 predicted = champion.model.predict(x)
                 accuracy = float(np.mean(predicted == truth))
+                champion.served.append((night, len(truth), int(np.sum(predicted == truth))))
                 f1 = _macro_f1(truth, predicted, spec.classes)
                 if rare:
                     rare_recall = min(float(np.mean(predicted[truth == c] == c)) for c in rare)
                 current = x.assign(**{prediction_column(spec): predicted})
                 drift = compute_drift(current, champion.profile, spec).share_drifted
+                if rollback:
+                    serving, verdict = _watch(champion, watch, dataset, night, rules)
+                    rolled_back = serving is not champion
+                    champion = serving
+            # like the night: after a rollback the restored champion has no labels tonight
+            tonight = (None, None) if rolled_back else (accuracy, f1)
             evidence = Evidence(
                 dataset=dataset, night_date=night,
                 champion_version="simulated" if champion else None,
                 champion_accuracy=champion.accuracy if champion else None,
-                champion_f1=champion.f1_macro if champion else None, accuracy=accuracy,
-                f1_macro=f1, n_labelled=len(batch), share_drifted=drift,
+                champion_f1=champion.f1_macro if champion else None, accuracy=tonight[0],
+                f1_macro=tonight[1], n_labelled=len(batch), share_drifted=drift,
                 dataset_drift=None, model_age_days=(night - champion.trained_on).days
                 if champion else None,
                 new_labelled_rows=len(batch) * (night - champion.trained_on).days
                 if champion else None, last_retrain_date=last_retrain)
             retrain, reason = _decide(policy, i, champion, evidence, rules, schedule_days)
             if retrain:
+                old = champion
                 champion, seconds = _train(dataset, batches[max(0, i - window + 1): i + 1],
                                            night, seed)
+                champion.name = f"{policy}-{night.isoformat()}"
+                watch.promoted(old, night)
                 result.retrains += 1
                 result.compute_seconds += seconds
                 last_retrain = night
+            result.rollbacks += rolled_back
             result.nights.append(NightResult(night.isoformat(), accuracy, f1, rare_recall,
-                                             drift, retrain, reason))
+                                             drift, retrain, reason, rolled_back, verdict))
         out.append(result)
     return out
 
@@ -192,9 +255,15 @@ def write_outputs(results: list[PolicyResult], dataset: str, out_dir: Path) -> d
     figure, axis = plt.subplots(figsize=(9, 4.5))
     for r in results:
         points = [(n.night, n.accuracy) for n in r.nights if n.accuracy is not None]
-        axis.plot([p[0] for p in points], [p[1] for p in points], marker="o",
-                  label=f"{r.policy} ({r.retrains} retrains)")
-    axis.set_title(f"{dataset}: accuracy of the serving model per night, by policy")
+        line = axis.plot([p[0] for p in points], [p[1] for p in points], marker="o",
+                         label=f"{r.policy} ({r.retrains} retrains, {r.rollbacks} rollbacks)")
+        back = [(n.night, n.accuracy) for n in r.nights
+                if n.rolled_back and n.accuracy is not None]
+        if back:        # the night whose verdict rolled back: a cross on its accuracy
+            axis.scatter([b[0] for b in back], [b[1] for b in back], marker="x", s=90,
+                         color=line[0].get_color(), zorder=3)
+    axis.set_title(f"{dataset}: accuracy of the serving model per night, by policy"
+                   " (x: rolled back after that night's labels)")
     axis.set_ylabel("accuracy on the night's labelled batch")
     axis.tick_params(axis="x", rotation=45)
     axis.legend()

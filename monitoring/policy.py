@@ -65,6 +65,30 @@ class RetrainingPolicy(BaseModel):
     min_labelled_for_performance: int = Field(
         default=100, ge=1,
         description="Below this many labelled rows tonight, the performance triggers abstain.")
+    # the automatic rollback of a promotion (monitoring/rollback.py)
+    rollback_margin: float = Field(
+        default=0.03, ge=0, le=1,
+        description="Automatic rollback: largest tolerated drop of the new champion's labelled "
+                    "accuracy below the previous champion's figure.")
+    rollback_min_labels: int = Field(
+        default=200, ge=1,
+        description="Automatic rollback: below this many labelled predictions of the new "
+                    "champion, the performance rule abstains.")
+    rollback_alpha: float = Field(
+        default=0.05, gt=0, lt=1,
+        description="Automatic rollback: significance level of the one-sided test of the drop.")
+    rollback_cooldown_days: int = Field(
+        default=1, ge=0,
+        description="Automatic rollback: none on performance until this many days have passed "
+                    "since the champion's last switch (a refused artifact rolls back regardless).")
+    rollback_watch_days: int = Field(
+        default=14, ge=1,
+        description="Automatic rollback: the performance rule watches a promoted champion for "
+                    "this many days after its switch; a later drop is the retraining policy's.")
+    rollback_baseline_days: int = Field(
+        default=3, ge=1,
+        description="Automatic rollback: the previous champion's figure is its labelled "
+                    "accuracy over its last this many days of labelled predictions.")
 
 
 @dataclass(frozen=True)

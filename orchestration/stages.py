@@ -4,7 +4,8 @@
               the files waiting in landing/DATASET/ (a user's own dataset); quality checks
     monitor   score the batch with the champion (labelled rows become performance evidence)
               and write the drift report against the champion's reference data
-    decide    the retraining policy's decision, with every trigger's evidence
+    decide    the automatic-rollback watch of the champion (`monitoring.rollback`), then the
+              retraining policy's decision, with every trigger's evidence
     train     the Metaflow training flow over the recent window, registering a challenger
     promote   the validation gate on the challenger; promotion only when it passes
 
@@ -29,6 +30,7 @@ from monitoring.collect import alert_rejection
 from monitoring.gate import promote_validated, validate
 from monitoring.performance import score_batch_with
 from monitoring.policy import decide
+from monitoring.rollback import watch_champion
 from warehouse.landing import ingest_dataset_files
 from warehouse.nights import night_id
 
@@ -86,6 +88,7 @@ class Decided:
 
     retrain: bool
     reason: str
+    rollback: str | None = None     # the automatic rollback of tonight, when there was one
 
 
 @dataclass(frozen=True)
@@ -153,12 +156,15 @@ def monitor_stage(plan: NightPlan, dataset: str, batch: StoredBatch) -> Monitore
 
 
 def decide_stage(plan: NightPlan, dataset: str, batch: StoredBatch | None) -> Decided:
+    """First the automatic-rollback watch of the champion (it may restore `previous`), then
+    the retraining decision on the champion that serves from now on."""
+    watched = watch_champion(dataset, plan.night)
     decision = decide(dataset, plan.night, batch.batch_id if batch else None)
     alerts_for_decision(decision)
     retrain = decision.retrain or plan.force_retrain
     reason = decision.reason if decision.retrain or not plan.force_retrain else (
         f"forced retrain ({decision.reason})")
-    return Decided(retrain, reason)
+    return Decided(retrain, reason, watched.reason if watched.rollback else None)
 
 
 def train_stage(plan: NightPlan, dataset: str) -> str:

@@ -299,10 +299,48 @@ CREATE TABLE model_signatures (
 );
 """
 
+ROLLBACK_CHECKS = """
+-- one row per dataset and night: the automatic-rollback watch of the champion
+-- (monitoring/rollback.py), with its evidence whether or not it rolled back; a re-run of the
+-- night replaces the row, except one that rolled back, which stays as it was
+CREATE TABLE rollback_checks (
+    dataset             VARCHAR NOT NULL,
+    night_date          DATE NOT NULL,
+    champion_version    VARCHAR,              -- the champion examined
+    previous_version    VARCHAR,              -- the version a rollback restores
+    rollback            BOOLEAN NOT NULL,
+    rule                VARCHAR,              -- 'performance', 'artifact_refused' or NULL
+    reason              VARCHAR NOT NULL,
+    n_labelled          BIGINT,               -- the champion's labelled predictions
+    n_correct           BIGINT,
+    accuracy            DOUBLE,
+    previous_n_labelled BIGINT,               -- the previous champion's, over its last days
+    previous_n_correct  BIGINT,
+    previous_accuracy   DOUBLE,
+    baseline_source     VARCHAR,              -- 'labelled', 'held-out' (its card) or NULL
+    accuracy_drop       DOUBLE,
+    margin              DOUBLE,
+    min_labels          BIGINT,
+    alpha               DOUBLE,
+    p_value             DOUBLE,
+    test                VARCHAR,
+    refused             VARCHAR,              -- serving's refusal of the champion's artifact
+    cooldown_held       BOOLEAN NOT NULL,
+    switched_on         DATE,                 -- the night of the champion's last switch
+    switch_id           BIGINT,               -- alias_history change of the champion after the
+                                              -- check (the rollback's own when it rolled back)
+    restored_version    VARCHAR,
+    alert_id            VARCHAR,
+    decided_at          TIMESTAMP NOT NULL,
+    PRIMARY KEY (dataset, night_date)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", CORE_TABLES),
     Migration(2, "report views", REPORT_VIEWS),
     Migration(3, "model signatures", MODEL_SIGNATURES),
+    Migration(5, "rollback checks", ROLLBACK_CHECKS),
 )
 
 TABLES = (
@@ -310,6 +348,7 @@ TABLES = (
     "model_versions", "model_aliases", "alias_history", "predictions", "feedback",
     "drift_reports", "drift_columns", "retraining_decisions", "validations", "alerts",
     "nightly_runs", "model_signatures",
+    "rollback_checks",
 )
 VIEWS = (
     "v_leaderboard", "v_champion_history", "v_drift_trend", "v_daily_accuracy", "v_lineage",

@@ -116,6 +116,12 @@ REPORTS: dict[str, Report] = {
                "SELECT night_date, dataset, retrain, reason, model_version, triggers"
                " FROM retraining_decisions WHERE " + _DATASET +
                " ORDER BY night_date DESC, dataset", ("dataset",)),
+        Report("rollbacks", "The automatic-rollback watch of each night: the champion's "
+               "labelled accuracy against the previous champion's, the test, and the verdict.",
+               "SELECT night_date, dataset, rollback, rule, champion_version, previous_version,"
+               " n_labelled, accuracy, previous_n_labelled, previous_accuracy, accuracy_drop,"
+               " margin, p_value, cooldown_held, reason FROM rollback_checks WHERE " + _DATASET +
+               " ORDER BY night_date DESC, dataset", ("dataset",)),
         Report("alerts", "Alerts, open ones unless a status is given (all: any status).",
                "SELECT created_at, severity, dataset, kind, message, status, delivered,"
                " closed_at, alert_id, details FROM alerts WHERE " + _DATASET +

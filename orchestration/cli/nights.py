@@ -113,16 +113,20 @@ def simulate(
     window: Annotated[int, typer.Option(min=1, help="Nights a retrain learns from.")] = 3,
     schedule_days: Annotated[int, typer.Option(min=1, help="Period of the schedule policy.")]
     = 3,
+    rollback: Annotated[bool, typer.Option(
+        help="Apply the automatic-rollback rule to each promotion (the policy's rollback_*)."
+    )] = True,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Backtest retraining policies (never, every night, schedule, triggers) on a timeline."""
+    """Backtest retraining policies (never, every night, schedule, triggers) on a timeline,
+    with the automatic-rollback rule watching each promotion (unless --no-rollback)."""
     from monitoring.backtest import simulate as run_backtest
     from monitoring.backtest import write_outputs
 
     first = parse_date(start, "--start")
     results = run_backtest(dataset, resolve_timeline(scenario, default_start=first), nights,
                            start=first, seed=get_settings().seed, rows=rows, window=window,
-                           schedule_days=schedule_days)
+                           schedule_days=schedule_days, rollback=rollback)
     frame = pd.DataFrame([r.summary() for r in results])
     print_frame(frame, fmt, title=f"policy backtest: {dataset}, {nights} nights")
     paths = write_outputs(results, dataset, get_settings().reports_dir / "backtest")
