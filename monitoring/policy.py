@@ -63,6 +63,17 @@ class RetrainingPolicy(BaseModel):
     min_labelled_for_performance: int = Field(
         default=100, ge=1,
         description="Below this many labelled rows tonight, the performance triggers abstain.")
+    # A/B verdicts of served traffic (monitoring/ab_verdict.py) and the gate's use of them
+    ab_alpha: float = Field(
+        default=0.05, gt=0, lt=1,
+        description="Significance level of the A/B verdicts (McNemar, two-proportion test).")
+    ab_power: float = Field(
+        default=0.8, gt=0, lt=1,
+        description="Power at which the A/B verdicts say how many more labels would decide.")
+    ab_min_effect: float = Field(
+        default=0.02, gt=0, lt=1,
+        description="Smallest accuracy difference worth detecting: the labels-needed figure "
+                    "is computed for it when the observed difference is smaller.")
 
 
 @dataclass(frozen=True)
