@@ -5,6 +5,10 @@ A/B report and the board's page name the winner, and the gate finds the same sha
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,6 +122,8 @@ def test_shadow_verdict_of_real_traffic(pair: tuple[ModelVersion, ModelVersion])
            "significantly better" in text
     assert "No canary" in text and report.html_path.read_text().startswith("<!DOCTYPE html>")
 
+    assert_the_cli_says_so(challenger.model_version, champion.model_version)
+
     gate = shadow_evidence(DATASET, champion.model_version, challenger.model_version)
     assert gate is not None and gate.winner == "challenger"
     assert gate.p_value == pytest.approx(verdict["p_value"])
@@ -133,6 +139,25 @@ def test_shadow_verdict_of_real_traffic(pair: tuple[ModelVersion, ModelVersion])
     shown = {m.label: m.value for m in page.metric}
     assert shown["Shadow pairs"] == "302" and shown["Labelled shadow pairs"] == str(labelled)
     assert len(page.get("plotly_chart")) == 1
+
+
+def overnight(*args: str) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("overnight") or str(Path(sys.executable).parent / "overnight")
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ))
+
+
+def assert_the_cli_says_so(challenger: str, champion: str) -> None:
+    out = overnight("ab", "--dataset", DATASET)
+    assert out.returncode == 0, out.stderr
+    assert f"shadow {challenger} vs {champion}: the challenger is significantly better" \
+        in out.stdout
+    out = overnight("report", "ab_shadow", "-p", f"dataset={DATASET}", "-p",
+                    "start=2000-01-01", "-f", "csv")
+    assert out.returncode == 0 and f"{DATASET},{champion},{challenger}," in out.stdout, out
+    out = overnight("ab", "--dataset", "nope")
+    assert out.returncode == 1 and "unknown dataset 'nope'" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def keys(count: int) -> list[str]:
