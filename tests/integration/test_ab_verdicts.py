@@ -5,6 +5,7 @@ A/B report and the board's page name the winner, and the gate finds the same sha
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -20,8 +21,11 @@ from flask.testing import FlaskClient
 from streamlit.testing.v1 import AppTest
 
 from models.data.datasets import builtin
+from models.learning.fit import make_model
+from models.registry.artifacts import HOLDOUT_FILE, REFERENCE_FILE
 from models.registry.manifest import DatasetTraffic, Traffic, write_traffic
-from models.registry.versions import ModelVersion, load_model, set_alias
+from models.registry.versions import ModelVersion, load_model, register_model, set_alias
+from models.reports.production import save_holdout, save_reference
 from models.serving.app import create_app
 from models.serving.config import ServingConfig
 from models.serving.routes.predict import routed_to_challenger
@@ -29,6 +33,7 @@ from models.serving.scoring import score_frame
 from monitoring.ab_report import canary_verdicts, shadow_evidence, write_ab_report
 from monitoring.board.launch import app_path
 from monitoring.collect import collect_serving_logs
+from monitoring.gate import SHADOW_EVIDENCE, validate
 from tests.support.serving_support import register_champion, sample
 from warehouse import connect
 from warehouse.reports import run_report
@@ -43,11 +48,26 @@ def as_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
             for row in frame[SPEC.feature_names].to_dict(orient="records")]
 
 
+def register_challenger(scratch: Path) -> ModelVersion:
+    """A logistic regression of customer with held-out rows, so the gate can judge it."""
+    frame = sample(DATASET, 600, seed=4)
+    model = make_model(SPEC, "logistic_regression", None, seed=3)
+    model.fit(frame[SPEC.feature_names], frame[SPEC.target])
+    held_out = sample(DATASET, 400, seed=5)
+    attachments = {
+        REFERENCE_FILE: save_reference(frame, SPEC, scratch / REFERENCE_FILE),
+        HOLDOUT_FILE: save_holdout(held_out[SPEC.feature_names], held_out[SPEC.target], SPEC,
+                                   scratch / HOLDOUT_FILE)}
+    return register_model(model, SPEC, algorithm="logistic_regression",
+                          metrics={"accuracy": 0.5, "f1_macro": 0.5}, training_batches=[],
+                          attachments=attachments)
+
+
 @pytest.fixture
-def pair(warehouse_path: Path) -> tuple[ModelVersion, ModelVersion]:
+def pair(warehouse_path: Path, tmp_path: Path) -> tuple[ModelVersion, ModelVersion]:
     """A majority-class champion and a logistic-regression challenger of customer."""
     champion = register_champion(DATASET, algorithm="dummy", seed=0)
-    challenger = register_champion(DATASET, seed=3, promote_it=False)
+    challenger = register_challenger(tmp_path)
     set_alias(DATASET, "challenger", challenger.model_version, reason="A/B test")
     return champion, challenger
 
@@ -128,6 +148,11 @@ def test_shadow_verdict_of_real_traffic(pair: tuple[ModelVersion, ModelVersion])
     assert gate is not None and gate.winner == "challenger"
     assert gate.p_value == pytest.approx(verdict["p_value"])
     assert shadow_evidence(DATASET, challenger.model_version, champion.model_version) is None
+    judged = validate(DATASET, challenger.model_version, night="2026-11-20")
+    assert {c.name: c.passed for c in judged.checks}["shadow"]
+    with connect(read_only=True) as con:
+        recorded = json.loads(con.execute("SELECT reasons FROM validations").fetchone()[0])
+    assert recorded == judged.reasons and SHADOW_EVIDENCE + gate.sentence() in recorded
 
     page = AppTest.from_file(str(app_path()), default_timeout=120)
     page.run()
