@@ -35,7 +35,13 @@ its evidence:
   when it is also significant (permutation test of the group labels, p below alpha); groups
   under `min_group_rows` rows, and rates resting on under `min_class_rows` rows, are left out;
 - input safety: NaN, infinities, out-of-range values, unseen categories and empty text give
-  valid probabilities, not a crash.
+  valid probabilities, not a crash;
+- shadow (only when this challenger has scored the champion's live requests in shadow mode,
+  `monitoring.ab_report.shadow_evidence`): McNemar on the labelled pairs at the policy's
+  `ab_alpha`. A significant shadow loss blocks; a significant shadow win is evidence for
+  promotion: it stands in for the comparison's held-out demands (the macro-F1 margin, an
+  ensemble's significance) unless the held-out rows say the champion is significantly
+  better, and the recorded reasons say that it was used ("shadow: evidence for promotion").
 
 One overall score and a pass / fail with reasons go to the warehouse's `validations` table.
 A challenger is promoted only with a passing validation.
@@ -66,6 +72,8 @@ from models.evaluation.statistics import holm_significant, mcnemar_test
 from models.learning.ensembles.base import ensemble_of
 from models.registry.artifacts import HOLDOUT_FILE
 from models.registry.versions import get_alias, get_version, load_judged_model, load_model, promote
+from monitoring.ab_report import shadow_evidence
+from monitoring.ab_verdict import ShadowVerdict
 from monitoring.policy import declared_fairness, declared_targets
 from warehouse import connect, transaction
 from warehouse.errors import OvernightError
@@ -464,16 +472,36 @@ def check_input_safety(spec: DatasetSpec, model: Any, x: pd.DataFrame) -> Check:
 
 
 WEIGHTS = {"targets": 0.2, "baseline": 0.1, "performance": 0.05, "comparison": 0.2,
-           "rare_classes": 0.15, "robustness": 0.1, "fairness": 0.1, "input_safety": 0.1}
+           "rare_classes": 0.15, "robustness": 0.1, "fairness": 0.1, "input_safety": 0.1,
+           "shadow": 0.1}
+SHADOW_EVIDENCE = "shadow: evidence for promotion: "
+
+
+def check_shadow(shadow: ShadowVerdict) -> Check:
+    """The challenger's live shadow verdict against this champion: a significant loss blocks."""
+    return Check("shadow", shadow.winner != "champion",
+                 f"live shadow traffic: {shadow.sentence()}", shadow.as_dict())
+
+
+def with_shadow_win(comparison: Check, shadow: ShadowVerdict | None) -> Check:
+    """The comparison, passed on a significant shadow win when the held-out rows fell short
+    without saying that the champion is significantly better."""
+    if (comparison.passed or shadow is None or shadow.winner != "challenger"
+            or comparison.evidence["mcnemar"]["better"] == "b"):
+        return comparison
+    return Check("comparison", True, f"{comparison.detail}; passed on the significant shadow "
+                 f"win on live traffic instead", {**comparison.evidence, "shadow_win": True})
 
 
 def judge(spec: DatasetSpec, challenger: Any, champion: Any | None, holdout: pd.DataFrame,
           config: GateConfig | None = None, *, challenger_name: str = "challenger",
-          champion_name: str | None = None, served: Any | None = None) -> GateResult:
+          champion_name: str | None = None, served: Any | None = None,
+          shadow: ShadowVerdict | None = None) -> GateResult:
     """Run every check of the gate on one held-out frame (pure: nothing is written).
 
     `challenger` is the fit that never saw `holdout`; `served`, when it differs (a refit on
-    every labelled row), is what serving will load, so input safety is checked on it too."""
+    every labelled row), is what serving will load, so input safety is checked on it too.
+    `shadow` is the challenger's live shadow verdict against this champion, if it has one."""
     config = gate_config_for(spec.name) if config is None else config
     labelled = holdout[holdout[spec.target].notna()]
     if labelled.empty:
@@ -488,16 +516,20 @@ def judge(spec: DatasetSpec, challenger: Any, champion: Any | None, holdout: pd.
                 if config.min_accuracy or config.min_f1_macro else []),
               check_rare_classes(spec, metrics, champion_metrics, config)]
     if champion is not None and champion_metrics is not None:
-        checks.append(check_comparison(spec, challenger, champion, x, y, metrics,
-                                       champion_metrics, config))
+        checks.append(with_shadow_win(check_comparison(
+            spec, challenger, champion, x, y, metrics, champion_metrics, config), shadow))
     checks += [check_robustness(spec, challenger, x, y, metrics["accuracy"], config),
                check_fairness(spec, challenger, x, y, config),
                check_input_safety(spec, challenger if served is None else served, x)]
+    if shadow is not None and champion is not None:
+        checks.append(check_shadow(shadow))
     weights = {c.name: WEIGHTS[c.name] for c in checks}
     score = sum(weights[c.name] for c in checks if c.passed) / sum(weights.values())
     reasons = [f"{c.name}: {c.detail}" for c in checks if not c.passed]
-    return GateResult(spec.name, challenger_name, champion_name, not reasons, round(score, 4),
-                      reasons, checks)
+    if shadow is not None and champion is not None and shadow.winner == "challenger":
+        reasons.append(SHADOW_EVIDENCE + shadow.sentence())
+    return GateResult(spec.name, challenger_name, champion_name,
+                      all(c.passed for c in checks), round(score, 4), reasons, checks)
 
 
 def load_holdout(model_version: str) -> pd.DataFrame:
@@ -519,9 +551,11 @@ def validate(dataset: str, challenger_version: str, *, night: str | None = None,
     challenger = load_judged_model(version)[0]   # honest: it never saw the held-out rows
     champion = load_model(champion_version)[0] if champion_version else None
     spec = DatasetSpec.model_validate(version.card["input_schema"])
+    shadow = (shadow_evidence(dataset, champion_version, challenger_version)
+              if champion_version else None)
     result = judge(spec, challenger, champion, load_holdout(challenger_version), config,
                    challenger_name=challenger_version, champion_name=champion_version,
-                   served=served)
+                   served=served, shadow=shadow)
     result.validation_id = f"{challenger_version}:{night or datetime.now(UTC).date()}"
     record(result)
     return result

@@ -89,6 +89,17 @@ class RetrainingPolicy(BaseModel):
         default=3, ge=1,
         description="Automatic rollback: the previous champion's figure is its labelled "
                     "accuracy over its last this many days of labelled predictions.")
+    # A/B verdicts of served traffic (monitoring/ab_verdict.py) and the gate's use of them
+    ab_alpha: float = Field(
+        default=0.05, gt=0, lt=1,
+        description="Significance level of the A/B verdicts (McNemar, two-proportion test).")
+    ab_power: float = Field(
+        default=0.8, gt=0, lt=1,
+        description="Power at which the A/B verdicts say how many more labels would decide.")
+    ab_min_effect: float = Field(
+        default=0.02, gt=0, lt=1,
+        description="Smallest accuracy difference worth detecting: the labels-needed figure "
+                    "is computed for it when the observed difference is smaller.")
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,63 @@ _DATASET = "($dataset::VARCHAR IS NULL OR dataset = $dataset::VARCHAR)"
 # Training metrics of a champion, out of its version's metrics JSON (constant SQL names).
 _CHAMPION_METRICS = ("accuracy", "f1_macro", "balanced_accuracy")
 
+# A/B counts of served traffic (monitoring/ab_verdict.py turns them into verdicts). Shadow: a
+# served answer and the shadow answer of the same dataset, request and record, paired one to
+# one (row_number: a request that repeats a record pairs each copy once, never crosswise);
+# the label is the one sent for the served answer's id. Canary: the challenger arm is what
+# the challenger answered; the champion arm what the champion answered between the
+# challenger's first and last answer, so that both arms saw the same period's traffic.
+_AB_PERIOD = ("($start::DATE IS NULL OR {t}::DATE >= $start::DATE)"
+              " AND ($end::DATE IS NULL OR {t}::DATE <= $end::DATE)")
+_AB_SHADOW = (
+    "WITH shadow AS (SELECT *, row_number() OVER (PARTITION BY dataset, request_id,"
+    " inputs::VARCHAR ORDER BY prediction_id) AS k FROM predictions"
+    " WHERE role = 'shadow' AND ($dataset::VARCHAR IS NULL OR dataset = $dataset::VARCHAR)),"
+    # only the served answers of requests that were shadowed reach the window and the casts
+    " served AS (SELECT *, row_number() OVER (PARTITION BY dataset, request_id,"
+    " inputs::VARCHAR ORDER BY prediction_id) AS k FROM predictions p WHERE role = 'served'"
+    " AND ($dataset::VARCHAR IS NULL OR dataset = $dataset::VARCHAR) AND "
+    + _AB_PERIOD.format(t="predicted_at") +
+    " AND EXISTS (SELECT 1 FROM shadow h WHERE h.dataset = p.dataset"
+    " AND h.request_id = p.request_id)),"
+    " pairs AS (SELECT s.dataset, s.model_version AS champion, h.model_version AS challenger,"
+    " s.predicted_at, s.predicted_class = f.label AS champion_right,"
+    " h.predicted_class = f.label AS challenger_right,"
+    " s.predicted_class = h.predicted_class AS agree, f.label"
+    " FROM served s JOIN shadow h ON h.dataset = s.dataset AND h.request_id = s.request_id"
+    " AND h.inputs::VARCHAR = s.inputs::VARCHAR AND h.k = s.k"
+    " LEFT JOIN feedback f ON f.prediction_id = s.prediction_id)"
+    " SELECT dataset, champion, challenger, min(predicted_at) AS first_pair,"
+    " max(predicted_at) AS last_pair, count(*) AS pairs,"
+    " count(*) FILTER (WHERE agree) AS agreeing, count(label) AS labelled,"
+    " count(label) FILTER (WHERE champion_right AND challenger_right) AS both_right,"
+    " count(label) FILTER (WHERE champion_right AND NOT challenger_right) AS champion_only,"
+    " count(label) FILTER (WHERE challenger_right AND NOT champion_right) AS challenger_only,"
+    " count(label) FILTER (WHERE NOT champion_right AND NOT challenger_right) AS both_wrong"
+    " FROM pairs GROUP BY ALL ORDER BY dataset, first_pair, champion, challenger")
+_AB_CANARY = (
+    "WITH served AS (SELECT p.*, f.label FROM predictions p LEFT JOIN feedback f"
+    " USING (prediction_id) WHERE p.role = 'served'"
+    " AND ($dataset::VARCHAR IS NULL OR p.dataset = $dataset::VARCHAR) AND "
+    + _AB_PERIOD.format(t="p.predicted_at") + "),"
+    " canary AS (SELECT dataset, model_version AS challenger, min(predicted_at) AS first,"
+    " max(predicted_at) AS last, count(*) AS challenger_answers,"
+    " count(label) AS challenger_labelled,"
+    " count(label) FILTER (WHERE predicted_class = label) AS challenger_correct"
+    " FROM served WHERE alias = 'challenger' GROUP BY ALL),"
+    " arm AS (SELECT c.dataset, c.challenger, s.model_version AS champion,"
+    " count(*) AS champion_answers, count(s.label) AS champion_labelled,"
+    " count(s.label) FILTER (WHERE s.predicted_class = s.label) AS champion_correct"
+    " FROM canary c JOIN served s ON s.dataset = c.dataset AND s.alias = 'champion'"
+    " AND s.predicted_at BETWEEN c.first AND c.last GROUP BY ALL)"
+    " SELECT c.dataset, a.champion, c.challenger, c.first, c.last,"
+    " coalesce(a.champion_answers, 0) AS champion_answers,"
+    " coalesce(a.champion_labelled, 0) AS champion_labelled,"
+    " coalesce(a.champion_correct, 0) AS champion_correct, c.challenger_answers,"
+    " c.challenger_labelled, c.challenger_correct"
+    " FROM canary c LEFT JOIN arm a USING (dataset, challenger)"
+    " ORDER BY c.dataset, c.first, a.champion, c.challenger")
+
 REPORTS: dict[str, Report] = {
     r.name: r
     for r in (
@@ -104,6 +161,12 @@ REPORTS: dict[str, Report] = {
                " WHERE ($dataset::VARCHAR IS NULL OR s.dataset = $dataset::VARCHAR)"
                " GROUP BY ALL ORDER BY s.dataset, day, served_by, shadow",
                ("dataset",)),
+        Report("ab_shadow", "Shadow A/B counts per dataset and champion / challenger pair: "
+               "pairs, agreement and who was right on the labelled ones (McNemar's input).",
+               _AB_SHADOW, ("dataset", "start", "end")),
+        Report("ab_canary", "Canary A/B counts per dataset and champion / challenger pair: "
+               "each arm's labelled answers and correct ones, over the canary's own period.",
+               _AB_CANARY, ("dataset", "start", "end")),
         Report("drift_trend", "Share of drifted columns per night.",
                "SELECT * FROM v_drift_trend WHERE " + _DATASET +
                " ORDER BY dataset, night_date", ("dataset",)),

@@ -8,7 +8,8 @@ that say whether a difference is real, and a transparent multi-criteria ranking:
 - `corrected_resampled_ttest`: Nadeau & Bengio's corrected resampled t-test on paired CV scores
   (the plain paired t-test is far too optimistic because CV training sets overlap);
 - `paired_5x2cv_ttest`: Dietterich's 5x2cv paired t-test, refitting both estimators itself;
-- `mcnemar_test`: McNemar's test on the predictions of two models on one shared test set;
+- `mcnemar_test`: McNemar's test on the predictions of two models on one shared test set
+  (`mcnemar_counts` from the discordant counts alone);
 - `holm_significant`: which of a family of tests stay significant under Holm's step-down
   control of the family-wise error (scipy has only the false-discovery-rate controls);
 - `rank_candidates`: a weighted ranking over performance, robustness, speed, interpretability
@@ -234,8 +235,18 @@ def mcnemar_test(
     if not truth.shape == a.shape == b_pred.shape:
         raise ValueError("y_true, pred_a and pred_b must have the same length")
     a_right, b_right = a == truth, b_pred == truth
-    b = int(np.sum(a_right & ~b_right))
-    c = int(np.sum(~a_right & b_right))
+    return mcnemar_counts(int(np.sum(a_right & ~b_right)), int(np.sum(~a_right & b_right)),
+                          exact=exact, alpha=alpha)
+
+
+def mcnemar_counts(b: int, c: int, *, exact: bool | None = None, alpha: float = 0.05
+                   ) -> dict[str, Any]:
+    """McNemar's test from the discordant counts alone (b: a right and b wrong; c: the
+    reverse), for callers that hold counts rather than predictions (the A/B verdicts of
+    served traffic, `monitoring.ab_verdict`). Same rules and result as `mcnemar_test`."""
+    alpha = _check_alpha(alpha)
+    if b < 0 or c < 0:
+        raise ValueError(f"discordant counts must be >= 0, got b={b}, c={c}")
     n_discordant = b + c
     use_exact = n_discordant < 25 if exact is None else bool(exact)
     if n_discordant == 0:

@@ -28,6 +28,7 @@ from monitoring.board.access import (
     reading,
     warehouse_file,
 )
+from monitoring.board.queries.ab import ABVerdicts, ab_verdicts
 from monitoring.board.queries.alerts import alerts, filter_alerts
 from monitoring.board.queries.drift import (
     P_VALUE_METHODS,
@@ -87,9 +88,11 @@ from warehouse.nights import STAGES
 __all__ = [
     "ALIASES", "BUSY_MESSAGE", "BUSY_WAIT_SECONDS", "CONFIDENCE_BUCKETS", "FIRST_RUN_COMMAND",
     "P_VALUE_METHODS", "ROLES", "SCHEMA_VERSION", "SIGNIFICANCE_LEVEL", "STAGES",
-    "BoardState", "BoardUnavailable", "Drift", "Filters", "Lineage", "Models", "Nights",
+    "ABVerdicts", "BoardState", "BoardUnavailable", "Drift", "Filters", "Lineage", "Models",
+    "Nights",
     "NoWarehouse", "Overview", "Performance", "Predictions", "WarehouseBusy",
-    "alerts", "alias_history", "aliases", "board_state", "champion_switches", "champions",
+    "ab_verdicts", "alerts", "alias_history", "aliases", "board_state", "champion_switches",
+    "champions",
     "class_distribution", "confidence_histogram", "daily_performance", "decisions", "drift",
     "drift_columns", "drift_trend", "expand_triggers", "filter_alerts", "first_run_message",
     "freshness", "inline_images", "is_free", "last_nights", "leaderboard", "lineage",

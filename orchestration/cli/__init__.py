@@ -10,7 +10,7 @@ them) and the groups of its area:
     data        generate, ingest, datasets (reset-spec)
     training    train, validate, promote, rollback, registry (sign)
     serving     serve, predict, collect
-    monitoring  alerts, close-alert, board
+    monitoring  alerts, close-alert, ab, board
     warehouse   query, report, warehouse (init, status)
     common      what they share: the error console, --format, init_warehouse, use_local_prefect
     output      result tables for people (rich) or programs (csv, json)

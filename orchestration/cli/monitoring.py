@@ -36,6 +36,22 @@ def close_alert_command(
     print(f"closed {alert_id}" if close_alert(alert_id) else f"{alert_id} was already closed")
 
 
+@commands.command("ab")
+def ab_command(
+    dataset: Annotated[str, typer.Option(help="Dataset.")],
+) -> None:
+    """A/B verdicts of the dataset's shadow and canary traffic; writes its A/B report."""
+    from monitoring.ab_report import write_ab_report
+
+    report = write_ab_report(dataset)
+    for design, frame in (("shadow", report.shadow), ("canary", report.canary)):
+        for row in frame.to_dict(orient="records"):
+            print(f"{design} {row['challenger']} vs {row['champion']}: {row['verdict']}")
+        if frame.empty:
+            print(f"{design}: no traffic")
+    print(f"report: {report.html_path}")
+
+
 @commands.command()
 def board(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",

@@ -30,7 +30,7 @@ from tests.support.board_fixture import (
 )
 
 pytestmark = pytest.mark.slow
-PAGES = ("overview", "nights", "performance", "drift", "models", "predictions", "alerts")
+PAGES = ("overview", "nights", "performance", "drift", "models", "predictions", "ab", "alerts")
 EVERYTHING = data.Filters()
 
 
