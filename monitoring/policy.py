@@ -63,6 +63,10 @@ class RetrainingPolicy(BaseModel):
     min_labelled_for_performance: int = Field(
         default=100, ge=1,
         description="Below this many labelled rows tonight, the performance triggers abstain.")
+    review_error_rate: float = Field(
+        default=0.1, gt=0, lt=1,
+        description="Error rate of the conformal prediction sets that decide needs_review "
+                    "(models/evaluation/conformal.py): a set misses the true class this often.")
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,12 @@ import numpy as np
 import pandas as pd
 
 from models.data.spec import DatasetSpec
+from models.evaluation.conformal import ConformalReview
 from models.evaluation.explain import class_probabilities, global_importance, segment_profiles
 from models.evaluation.metrics import coverage_curve, save_plots
 from models.learning.ensembles.base import ensemble_of
 from models.learning.imbalance import RARE_RECALL_TARGET, RARE_SHARE
+from models.reports.conformal_section import conformal_section
 
 Table: TypeAlias = pd.DataFrame | Sequence[Mapping[str, Any]]
 
@@ -436,12 +438,14 @@ def build_model_report(
     comparison: Table | None = None,
     title: str | None = None,
     fits: str | None = None,
+    conformal: ConformalReview | None = None,
 ) -> Path:
     """Write report.md, report.html and the plots into `out_dir`; return the HTML path.
 
     `metrics` is `models.evaluation.metrics.evaluate` of the model on (X_test, y_test), with the
     spec's classes. Importance and profiles are computed on the test set when not given.
     `fits` says which fit the figures describe and which one is served (refit_full).
+    `conformal` adds the conformal review section (coverage next to the old rule's figures).
     """
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
@@ -476,6 +480,7 @@ def build_model_report(
     sections += [
         review_section(coverage_curve(y_test, proba, spec.classes, thresholds),
                        spec.confidence_threshold),
+        *([conformal_section(conformal)] if conformal is not None else []),
         business_section(spec, metrics, profiles, X_test),
     ]
     text = "\n\n".join(sections) + "\n"
