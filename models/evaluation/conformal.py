@@ -22,6 +22,7 @@ keeps the old confidence-threshold rule.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -119,7 +120,9 @@ def lac_scores(model: Any, x: pd.DataFrame, y: pd.Series, error_rate: float) -> 
     if known.any():
         mapie = SplitConformalClassifier(estimator=model, confidence_level=1 - error_rate,
                                          conformity_score=METHOD, prefit=True)
-        mapie.conformalize(x[known], labels[known])
+        with warnings.catch_warnings():      # a small half may lack a rare class: expected
+            warnings.filterwarnings("ignore", message=".*conformalization dataset has less")
+            mapie.conformalize(x[known], labels[known])
         scores[known] = np.asarray(mapie.conformity_scores, dtype=float).ravel()
     return scores
 
@@ -172,7 +175,11 @@ def held_out_figures(rule: ConformalRule | None, proba: np.ndarray, y: pd.Series
         coverage=hits / n, coverage_low=float(interval.low), coverage_high=float(interval.high),
         mean_set_size=float(size.mean()), share_flagged=float((~single).mean()),
         share_empty=float((size == 0).mean()),
-        error_unflagged=float(1 - correct[single].mean()) if single.any() else None)
+        error_unflagged=float(1 - correct[single].mean()) if single.any() else None,
+        # coverage is promised on average over rows, not per class: show each class's
+        per_class={name: {"rows": int((truth == k).sum()),
+                          "coverage": float(covered[truth == k].mean())}
+                   for k, name in enumerate(classes) if (truth == k).any()})
     return figures
 
 
@@ -200,7 +207,9 @@ def review_run(judged: Any, served: Any, x_test: pd.DataFrame, y_test: pd.Series
     x_cal, y_cal, x_eval, y_eval = calibration_part(x_test, y_test)
     note = (f"LAC split-conformal sets at error rate {error_rate:g}, calibrated on {len(y_cal)}"
             f" of the {len(y_test)} held-out rows (a stratified half) that the served model "
-            f"did not train on; figures on the other {len(y_eval)} held-out rows")
+            f"did not train on; the figures below are those of the training-split fit "
+            f"(the one the gate judges), calibrated on the same half and measured on the "
+            f"other {len(y_eval)} held-out rows")
     judged_rule = calibrate(judged, x_cal, y_cal, error_rate)
     served_rule = calibrate(served, x_cal, y_cal, error_rate)
     if served_rule is None:

@@ -9,6 +9,7 @@ coverage achieved against the one promised, with its sampling interval.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from models.evaluation.conformal import ConformalReview
@@ -16,6 +17,11 @@ from models.evaluation.conformal import ConformalReview
 
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
+
+
+def _cell(text: str) -> str:
+    """A class name as table text (a user's spec names classes: no markup, no pipes)."""
+    return html.escape(str(text)).replace("|", "\\|").replace("\n", " ")
 
 
 def conformal_section(review: ConformalReview) -> str:
@@ -44,4 +50,11 @@ def conformal_section(review: ConformalReview) -> str:
             f"A prediction needs review when its set holds more than one class or none "
             f"(or not the predicted class).")
     text.append("\n".join(rows))
+    per_class = f.get("per_class") or {}
+    if per_class:
+        lines = ["| class | held-out rows | coverage |", "| --- | --- | --- |"]
+        lines += [f"| {_cell(name)} | {v['rows']} | {_percent(v['coverage'])} |"
+                  for name, v in per_class.items()]
+        text.append("Coverage is promised on average over rows, not for each class: a rare "
+                    "class can be covered less often than the others.\n\n" + "\n".join(lines))
     return "\n\n".join(text)

@@ -174,3 +174,22 @@ def test_policy_sets_the_review_error_rate(tmp_path: Path) -> None:
     path.write_text("default:\n  review_error_rate: 1.5\n")
     with pytest.raises(PolicyError, match="review_error_rate"):
         load_policies(path)
+
+
+def test_report_section_states_coverage_next_to_the_old_rule(digits) -> None:
+    from models.reports.conformal_section import conformal_section
+
+    x = pd.concat([digits["x_cal"], digits["x_test"]])
+    y = pd.concat([digits["y_cal"], digits["y_test"]])
+    review = review_run(digits["model"], digits["model"], x, y, digits["classes"], 0.1, 0.6)
+    f = review.figures
+    text = conformal_section(review)
+    assert f"| set of 0 or 2+ classes at error rate 0.1 | {f['share_flagged']:.1%} " in text
+    assert f"| confidence below 0.6 (old rule) | {f['old_share_flagged']:.1%} " in text
+    assert f"{f['coverage']:.1%} ({f['coverage_low']:.1%} to {f['coverage_high']:.1%})" in text
+    assert sum(v["rows"] for v in f["per_class"].values()) == f["n_rows"]
+    assert all(f"| {name} | {v['rows']} |" in text for name, v in f["per_class"].items())
+    few = review_run(digits["model"], digits["model"], x.iloc[:12], y.iloc[:12],
+                     digits["classes"], 0.05, 0.6)
+    assert "old rule" in conformal_section(few) and "error rate 0.05 |" not in (
+        conformal_section(few))
