@@ -50,16 +50,29 @@ class Scored:
     def class_names(self) -> list[str]:
         return [self.classes[i] for i in self.indices]
 
+    def _distinct_sets(self) -> tuple[list[list[str]], np.ndarray]:
+        """The distinct sets (class names) and each row's index among them: rows are told
+        apart by a bit code per set (up to 62 classes), else by np.unique over rows."""
+        sets = np.asarray(self.prediction_sets, dtype=bool)
+        if sets.shape[1] <= 62:
+            codes = sets.astype(np.int64) @ (np.int64(1) << np.arange(sets.shape[1],
+                                                                     dtype=np.int64))
+            _, first, inverse = np.unique(codes, return_index=True,
+                                                 return_inverse=True)
+            patterns = sets[first]
+        else:
+            patterns, inverse = np.unique(sets, axis=0, return_inverse=True)
+        names = [[self.classes[j] for j in np.flatnonzero(p)] for p in patterns]
+        return names, inverse.ravel()
+
     def set_texts(self) -> np.ndarray | None:
         """Each row's prediction set as JSON text (a file column), one dumps per distinct set."""
         if self.prediction_sets is None:
             return None
         if not len(self.prediction_sets):
             return np.array([], dtype=object)
-        patterns, inverse = np.unique(self.prediction_sets, axis=0, return_inverse=True)
-        texts = np.array([json.dumps([self.classes[j] for j in np.flatnonzero(p)])
-                          for p in patterns], dtype=object)
-        return texts[inverse.ravel()]
+        names, inverse = self._distinct_sets()
+        return np.array([json.dumps(n) for n in names], dtype=object)[inverse]
 
     def set_names(self) -> list[list[str]] | None:
         """Each row's prediction set as class names (None without a calibration). Built per
@@ -68,9 +81,8 @@ class Scored:
             return None
         if not len(self.prediction_sets):
             return []
-        patterns, inverse = np.unique(self.prediction_sets, axis=0, return_inverse=True)
-        names = [[self.classes[j] for j in np.flatnonzero(p)] for p in patterns]
-        return [names[i] for i in inverse.ravel().tolist()]
+        names, inverse = self._distinct_sets()
+        return [names[i] for i in inverse.tolist()]
 
 
 def score_frame(model: Any, frame: pd.DataFrame, spec: DatasetSpec,

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -193,3 +194,18 @@ def test_report_section_states_coverage_next_to_the_old_rule(digits) -> None:
                      digits["classes"], 0.05, 0.6)
     assert "old rule" in conformal_section(few) and "error rate 0.05 |" not in (
         conformal_section(few))
+
+
+@pytest.mark.parametrize("n_classes", [3, 70])     # bit codes, and np.unique over rows
+def test_set_names_and_texts_are_each_rows_set(n_classes) -> None:
+    from models.serving.scoring import Scored
+
+    rng = np.random.default_rng(0)
+    sets = rng.random((500, n_classes)) < 0.3
+    classes = [f"c{j}" for j in range(n_classes)]
+    scored = Scored(classes, np.zeros(500, dtype=int), rng.random((500, n_classes)), 0.0,
+                    np.zeros(500, dtype=bool), [None] * 500, sets)
+    expected = [[classes[j] for j in np.flatnonzero(row)] for row in sets]
+    assert scored.set_names() == expected
+    assert scored.set_texts() is not None
+    assert [json.loads(t) for t in scored.set_texts()] == expected
