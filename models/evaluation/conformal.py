@@ -91,10 +91,18 @@ def calibration_part(x_test: pd.DataFrame, y_test: pd.Series
     return x_cal, y_cal, x_eval, y_eval
 
 
-def calibration_rows(x_test: pd.DataFrame, y_test: pd.Series) -> pd.Index:
+def calibration_rows(x_test: pd.DataFrame, y_test: pd.Series, error_rate: float
+                     ) -> pd.Index:
     """Index labels (within the held-out rows) of the calibration half: what the served
-    refit must leave out (`models.learning.fit.refit_full(..., leave_out=...)`)."""
-    return calibration_part(x_test, y_test)[0].index
+    refit must leave out (`models.learning.fit.refit_full(..., leave_out=...)`); empty when
+    the half is too small to calibrate at `error_rate`: the refit then keeps every row."""
+    rows = calibration_part(x_test, y_test)[0].index
+    return rows if calibrable(len(rows), error_rate) else rows[:0]
+
+
+def calibrable(n: int, error_rate: float) -> bool:
+    """Whether n calibration rows give a finite set at this error rate."""
+    return conformal_quantile(np.zeros(n), error_rate) is not None
 
 
 def conformal_quantile(scores: Any, error_rate: float) -> float | None:
@@ -218,7 +226,8 @@ def review_run(judged: Any, served: Any, x_test: pd.DataFrame, y_test: pd.Series
                 f"confidence threshold {old_threshold:g} stays the review rule")
     proba = aligned_probabilities(judged, x_eval, classes)
     return ConformalReview(served_rule, held_out_figures(
-        judged_rule, proba, y_eval, classes, old_threshold), note, len(y_cal))
+        judged_rule, proba, y_eval, classes, old_threshold), note,
+        len(y_cal) if served_rule is not None else 0)
 
 
 def aligned_probabilities(model: Any, x: pd.DataFrame, classes: list[str]) -> np.ndarray:

@@ -159,7 +159,8 @@ class TrainingFlow(FlowSpec):
         from models.evaluation.conformal import calibration_rows, review_run
 
         self.refit = refit_full(self.data, self.summary.winner, n_jobs=self.n_jobs,
-                                leave_out=calibration_rows(self.data.x_test, self.data.y_test))
+                                leave_out=calibration_rows(self.data.x_test, self.data.y_test,
+                                                           self.review_error_rate))
         self.conformal = review_run(
             self.summary.winner.model, self.refit.model, self.data.x_test, self.data.y_test,
             list(self.spec.classes), self.review_error_rate, self.spec.confidence_threshold)

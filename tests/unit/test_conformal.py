@@ -101,6 +101,10 @@ def test_too_few_calibration_rows_keep_the_old_rule(digits) -> None:
                         digits["y_test"].iloc[:12], digits["classes"], 0.05, 0.6)
     assert review.served is None and "no conformal calibration" in review.note
     entry = review.card_entry()
+    assert entry["calibration_rows"] == 0          # nothing was left out of the refit
+    x_test, y_test = digits["x_test"].iloc[:12], digits["y_test"].iloc[:12]
+    assert calibration_rows(x_test, y_test, 0.05).empty
+    assert len(calibration_rows(x_test, y_test, 0.2)) == 6        # 6 >= 1 / 0.2 - 1
     assert entry["threshold"] is None and ConformalRule.from_card({CARD_KEY: entry}) is None
     assert "old_share_flagged" in entry["held_out"] and "coverage" not in entry["held_out"]
 
@@ -127,7 +131,8 @@ def test_the_served_refit_leaves_the_calibration_half_out() -> None:
                                                            abs=1)
     # a 1-nearest-neighbour refit answers every row it trained on perfectly
     winner = fit_candidate(spec, split, "knn", params={"n_neighbors": 1}, cv_folds=0)
-    refit = refit_full(split, winner, leave_out=calibration_rows(split.x_test, split.y_test))
+    refit = refit_full(split, winner,
+                       leave_out=calibration_rows(split.x_test, split.y_test, 0.1))
     assert refit.n_rows == split.n_rows - len(x_cal)
     assert (refit.model.predict(x_eval) == y_eval).all()
     assert (refit.model.predict(x_cal) != y_cal).any()
