@@ -100,6 +100,10 @@ class RetrainingPolicy(BaseModel):
         default=0.02, gt=0, lt=1,
         description="Smallest accuracy difference worth detecting: the labels-needed figure "
                     "is computed for it when the observed difference is smaller.")
+    review_error_rate: float = Field(
+        default=0.1, gt=0, lt=1,
+        description="Error rate of the conformal prediction sets that decide needs_review "
+                    "(models/evaluation/conformal.py): a set misses the true class this often.")
 
 
 @dataclass(frozen=True)

@@ -177,11 +177,13 @@ def train_dataset(dataset: str, trials: int = 20, optimize: bool = True,
                   end_date: str | None = None) -> str:
     """An on-demand training run of one dataset (registers a challenger)."""
     from models.training.runner import run_training
+    from monitoring.policy import policy_for
 
     end = _parse(end_date)
     outcome = run_training(dataset, trials=trials, optimize=optimize, algorithms=algorithms,
                            start_date=(end - timedelta(days=window_days - 1)).isoformat(),
-                           end_date=end.isoformat())
+                           end_date=end.isoformat(),
+                           review_error_rate=policy_for(dataset).review_error_rate)
     return outcome.model_version
 
 

@@ -29,7 +29,7 @@ from monitoring.alerts import alert_failed_gate, alert_quarantine, alerts_for_de
 from monitoring.collect import alert_rejection
 from monitoring.gate import promote_validated, validate
 from monitoring.performance import score_batch_with
-from monitoring.policy import decide
+from monitoring.policy import decide, policy_for
 from monitoring.rollback import watch_champion
 from warehouse.landing import ingest_dataset_files
 from warehouse.nights import night_id
@@ -177,7 +177,8 @@ def train_stage(plan: NightPlan, dataset: str) -> str:
         dataset, trials=settings.trials, optimize=settings.optimize, cv_folds=settings.cv_folds,
         time_budget=settings.time_budget, max_workers=settings.max_workers,
         algorithms=settings.algorithms.get(dataset, ""), start_date=start.isoformat(),
-        end_date=plan.night.isoformat(), seed=plan.seed)
+        end_date=plan.night.isoformat(), seed=plan.seed,
+        review_error_rate=policy_for(dataset).review_error_rate)
     return outcome.model_version
 
 

@@ -4,7 +4,9 @@ A prediction goes to a person when the model's top probability is below the data
 `confidence_threshold`: the model report's review share, the coverage curve, the
 `needs_review` flag of `/v1/predict` and of `overnight predict` all come from this function, so
 the share the report promises is the share serving flags. (Serving adds one more reason,
-mostly missing features, which is about the record, not the model's confidence.)
+mostly missing features, which is about the record, not the model's confidence.) A model
+calibrated at training replaces the threshold with its conformal prediction set
+(`models.evaluation.conformal`); this rule stays for models registered without one.
 """
 
 from __future__ import annotations

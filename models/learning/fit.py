@@ -388,14 +388,22 @@ class Refit:
     seconds: float
 
 
-def refit_full(split: Split, winner: CandidateResult, *, n_jobs: int = 1) -> Refit:
+def refit_full(split: Split, winner: CandidateResult, *, n_jobs: int = 1,
+               leave_out: pd.Index | None = None) -> Refit:
     """A fresh clone of the winner (same hyper-parameters) fitted on all labelled rows.
 
     The winner's own model was fitted on the training split only; its held-out figures stay
     the honest ones. This refit sees the held-out rows too, so nothing measured on them
     describes it; small windows would otherwise lose a quarter of their data for good.
+    `leave_out` (index labels of held-out rows) keeps rows out of the refit: the conformal
+    calibration half (models/evaluation/conformal.py), which the served model must not see.
     """
-    x, y = split.all_rows()
+    if leave_out is None:
+        x, y = split.all_rows()
+    else:
+        kept = split.x_test.index.difference(leave_out)
+        x = pd.concat([split.x_train, split.x_test.loc[kept]], ignore_index=True)
+        y = pd.concat([split.y_train, split.y_test.loc[kept]], ignore_index=True)
     started = time.perf_counter()
     with threadpool_limits(limits=max(n_jobs, 1)):
         model = clone(winner.model).fit(x, y)

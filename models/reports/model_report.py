@@ -22,11 +22,13 @@ import pandas as pd
 
 from models.data.spec import DatasetSpec
 from models.evaluation.boundary import boundary_plane, save_boundary_plot
+from models.evaluation.conformal import ConformalReview
 from models.evaluation.explain import class_probabilities, global_importance, segment_profiles
 from models.evaluation.fairness import fairness_rows, group_fairness
 from models.evaluation.metrics import coverage_curve, save_plots
 from models.learning.ensembles.base import ensemble_of
 from models.learning.imbalance import RARE_RECALL_TARGET, RARE_SHARE
+from models.reports.conformal_section import conformal_section
 from models.reports.safe_html import markdown_html
 from models.reports.tables import fmt, markdown_table
 from models.reports.text_insight import confusions_section, top_words_section, vectoriser_section
@@ -506,6 +508,7 @@ def build_model_report(
     fits: str | None = None,
     fairness: Mapping[str, Mapping[str, Any]] | None = None,
     vectorisers: Table | None = None,
+    conformal: ConformalReview | None = None,
 ) -> Path:
     """Write report.md, report.html and the plots into `out_dir`; return the HTML path.
 
@@ -516,6 +519,7 @@ def build_model_report(
     computed on the test set when not given and the spec names sensitive columns.
     A text model's report adds its top words per class and common confusions with example
     texts, and `vectorisers` (`compare_vectorisers_on` of the run's split) when given.
+    `conformal` adds the conformal review section (coverage next to the old rule's figures).
     """
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
@@ -565,6 +569,7 @@ def build_model_report(
     sections += [
         review_section(coverage_curve(y_test, proba, spec.classes, thresholds),
                        spec.confidence_threshold),
+        *([conformal_section(conformal)] if conformal is not None else []),
         business_section(spec, metrics, profiles, X_test),
     ]
     text = "\n\n".join(sections) + "\n"

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from models.data.spec import DatasetSpec
+from models.evaluation.conformal import ConformalRule
 from models.registry import manifest
 from models.serving.columnar import ColumnChecker
 from models.serving.csv_escape import CSV_QUOTING, escape_frame
@@ -246,6 +247,7 @@ def score_file(dataset: str, source: Path, out: Path, *, chunk_rows: int = 50_00
         raise BatchScoringError(f"input file {source} does not exist")
     champion = current_champion(dataset)
     spec = champion.spec
+    rule = ConformalRule.from_card(champion.card)     # None: an older model, old review rule
     record = record_model(spec)
     checker = ColumnChecker(spec)
     run_id = f"batch-{uuid.uuid4().hex[:12]}"
@@ -271,7 +273,7 @@ def score_file(dataset: str, source: Path, out: Path, *, chunk_rows: int = 50_00
                         bad, row_number=[r["row_number"] for r in rejects],
                         reason=[r["reason"] for r in rejects]))
                 if positions:
-                    scored = score_frame(champion.model, features, spec)
+                    scored = score_frame(champion.model, features, spec, rule)
                     ids = new_prediction_ids(len(positions))
                     result = _append(
                         chunk.iloc[positions].reset_index(drop=True), prediction_id=ids,
@@ -279,6 +281,9 @@ def score_file(dataset: str, source: Path, out: Path, *, chunk_rows: int = 50_00
                         predicted_index=scored.indices, confidence=scored.confidence,
                         needs_review=scored.needs_review,
                         review_reason=pd.array(scored.review_reasons, dtype="string"),
+                        prediction_set=pd.array(
+                            scored.set_texts() if rule is not None else [None] * len(positions),
+                            dtype="string"),
                         model_version=champion.model_version)
                     result = _append(result, **{
                         f"proba_{name}": scored.probabilities[:, j]

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from models.data.spec import DatasetSpec
+from models.evaluation.conformal import ConformalRule
 from models.serving.scoring import Scored, score_frame
 
 MAX_BATCH_ROWS = 20_000         # a batch stops taking requests once it holds this many rows
@@ -31,6 +32,7 @@ class _Waiting:
     model: Any
     spec: DatasetSpec
     frame: pd.DataFrame
+    rule: ConformalRule | None = None
     done: bool = False
     result: Scored | None = None
     error: BaseException | None = field(default=None, repr=False)
@@ -42,7 +44,9 @@ def _split(scored: Scored, sizes: list[int]) -> list[Scored]:
         part = slice(start, start + size)
         out.append(Scored(scored.classes, scored.indices[part], scored.probabilities[part],
                           scored.seconds, scored.needs_review[part],
-                          scored.review_reasons[part]))
+                          scored.review_reasons[part],
+                          None if scored.prediction_sets is None
+                          else scored.prediction_sets[part]))
         start += size
     return out
 
@@ -58,15 +62,16 @@ class SharedScorer:
         self.calls = 0
         self.frames = 0
 
-    def score(self, model: Any, frame: pd.DataFrame, spec: DatasetSpec) -> Scored:
-        mine = _Waiting(model, spec, frame)
+    def score(self, model: Any, frame: pd.DataFrame, spec: DatasetSpec,
+              rule: ConformalRule | None = None) -> Scored:
+        mine = _Waiting(model, spec, frame, rule)
         with self._cond:
             self._queue.append(mine)
             while not mine.done and id(model) in self._busy:
                 self._cond.wait()
             if mine.done:
                 return self._answer(mine)
-            batch = self._take(model, spec)
+            batch = self._take(model, spec, rule)
             self._busy.add(id(model))
         try:
             self._run(batch)
@@ -76,14 +81,15 @@ class SharedScorer:
                 self._cond.notify_all()
         return self._answer(mine)
 
-    def _take(self, model: Any, spec: DatasetSpec) -> list[_Waiting]:
+    def _take(self, model: Any, spec: DatasetSpec, rule: ConformalRule | None = None
+              ) -> list[_Waiting]:
         """The waiting requests for this model and spec, oldest first, up to `max_rows`
         (under the lock; the caller's own request is among them)."""
         batch: list[_Waiting] = []
         rest: list[_Waiting] = []
         rows = 0
         for waiting in self._queue:
-            if waiting.model is model and waiting.spec is spec and (
+            if waiting.model is model and waiting.spec is spec and waiting.rule == rule and (
                     not batch or rows + len(waiting.frame) <= self.max_rows):
                 batch.append(waiting)
                 rows += len(waiting.frame)
@@ -97,7 +103,7 @@ class SharedScorer:
         try:
             frame = first.frame if len(batch) == 1 else pd.concat(
                 [w.frame for w in batch], ignore_index=True)
-            scored = score_frame(first.model, frame, first.spec)
+            scored = score_frame(first.model, frame, first.spec, first.rule)
             parts = [scored] if len(batch) == 1 else _split(scored, [len(w.frame)
                                                                       for w in batch])
             for waiting, part in zip(batch, parts, strict=True):

@@ -118,9 +118,15 @@ class ClassPrediction(BaseModel):
     confidence: float = Field(description="Probability of the predicted class.")
     needs_review: bool = Field(description="A person should check this prediction: more "
                                "than half the features missing, or confidence below the "
-                               "dataset's threshold.")
+                               "dataset's threshold (for a model with a conformal "
+                               "calibration: a prediction set other than the predicted "
+                               "class alone).")
     review_reason: str | None = Field(default=None, description="Why it needs review "
                                       "(e.g. `all features missing`); null when it does not.")
+    prediction_set: list[str] | None = Field(
+        default=None, description="The conformal prediction set: the classes that hold the "
+        "true one at the dataset's review error rate (it needs review when the set is not "
+        "exactly the predicted class); null for a model registered without a calibration.")
     model_version: str
     alias: str = Field(description="champion, or challenger when the canary answered.")
     explanation: dict[str, Any] | None = None

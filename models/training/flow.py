@@ -7,7 +7,9 @@
                (@retry for transient failures, @catch so one broken branch does not sink the run)
     3. join    collect results, record failed branches, select (performance first: only the
                candidates tied with the best macro F1 are ranked by the multi-criteria score),
-               significance tests, ensemble advice; refit the winner on every labelled row;
+               significance tests, ensemble advice; refit the winner on every labelled row
+               but the conformal calibration half of the held-out rows, and calibrate its
+               review sets on that half (models/evaluation/conformal.py);
                write the winner's model report and the production report; register the winner
                as the challenger, with the run's candidate results, in one warehouse
                transaction: the refit is the artifact, the training-split fit (whose held-out
@@ -78,6 +80,8 @@ class TrainingFlow(FlowSpec):
                                help="Optuna RDB URL to share studies between workers.")
     fail_algorithm = Parameter("fail_algorithm", default="",
                                help="Failure drill: this branch raises (tests @catch).")
+    review_error_rate = Parameter("review_error_rate", default=0.1, type=float,
+                                  help="Error rate of the conformal review sets (policy).")
     flaky_algorithm = Parameter("flaky_algorithm", default="",
                                 help="Failure drill: this branch fails once (tests @retry).")
 
@@ -152,15 +156,23 @@ class TrainingFlow(FlowSpec):
         if self.summary.winner is None:
             raise RuntimeError(f"no candidate can be registered: {self.summary.recommendation}; "
                                f"failures: {self.failures}")
-        self.refit = refit_full(self.data, self.summary.winner, n_jobs=self.n_jobs)
+        from models.evaluation.conformal import calibration_rows, review_run
+
+        self.refit = refit_full(self.data, self.summary.winner, n_jobs=self.n_jobs,
+                                leave_out=calibration_rows(self.data.x_test, self.data.y_test,
+                                                           self.review_error_rate))
+        self.conformal = review_run(
+            self.summary.winner.model, self.refit.model, self.data.x_test, self.data.y_test,
+            list(self.spec.classes), self.review_error_rate, self.spec.confidence_threshold)
         self.pathspec = f"{current.flow_name}/{current.run_id}"
         self.reports = write_reports(self.spec, self.data, self.summary, self.failures,
-                                     self.training_batches, self.pathspec, self.seed)
+                                     self.training_batches, self.pathspec, self.seed,
+                                     conformal=self.conformal)
         self.model_version = register_run(
             self.spec, self.frame, self.data, self.summary, self.failures,
             self.training_batches, pathspec=self.pathspec, params=self._params(),
             reports=self.reports, seed=self.seed, started_at=self.started_at,
-            refit=self.refit)
+            refit=self.refit, conformal=self.conformal)
         self.work_seconds = time.perf_counter() - started
         self.next(self.end)
 
@@ -174,7 +186,7 @@ class TrainingFlow(FlowSpec):
     def _params(self) -> dict:
         return {name: getattr(self, name) for name in (
             "dataset", "start_date", "end_date", "test_size", "cv_folds", "n_jobs", "optimize",
-            "trials", "time_budget", "imbalance", "algorithms", "seed")}
+            "trials", "time_budget", "imbalance", "algorithms", "seed", "review_error_rate")}
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from warehouse.errors import OvernightError
 
 if TYPE_CHECKING:
     from models.data.spec import DatasetSpec
+    from models.evaluation.conformal import ConformalReview
     from models.learning.fit import CandidateResult, Refit, RunSummary, Split
 
 # What each step of the flow imports (in its task's process) before its work is timed.
@@ -239,7 +240,7 @@ def run_folder(pathspec: str) -> str:
 
 def write_reports(spec: DatasetSpec, split: Split, summary: RunSummary,
                   failures: list[dict[str, Any]], training_batches: list[str], pathspec: str,
-                  seed: int) -> dict[str, str]:
+                  seed: int, conformal: ConformalReview | None = None) -> dict[str, str]:
     """The winner's model report and the run's production report, under reports/models."""
     from models.reports.model_report import build_model_report, leaderboard_table
     from models.reports.production import production_report
@@ -252,8 +253,8 @@ def write_reports(spec: DatasetSpec, split: Split, summary: RunSummary,
         spec=spec, model=winner.model, algorithm=winner.name, metrics=winner.metrics,
         X_test=split.x_test, y_test=split.y_test, out_dir=out_dir,
         leaderboard=leaderboard_table(summary.leaderboard),
-        fits=fits_note(split, winner),
-        title=f"{spec.name}: {winner.name} ({pathspec})",
+        fits=fits_note(split, winner, left_out=conformal.n_left_out if conformal else 0),
+        title=f"{spec.name}: {winner.name} ({pathspec})", conformal=conformal,
         vectorisers=run_vectoriser_comparison(spec, split, seed))
     production_html = production_report(
         spec=spec, winner={**winner.summary(), "name": winner.name},
@@ -282,22 +283,29 @@ def run_vectoriser_comparison(spec: DatasetSpec, split: Split, seed: int) -> Any
         {"accuracy": 3, "f1_macro": 3, "fit_seconds": 2, "predict_seconds": 2})
 
 
-def fits_note(split: Split, winner: CandidateResult) -> str:
-    """One paragraph saying which figure comes from which fit (reports and README agree)."""
+def fits_note(split: Split, winner: CandidateResult, left_out: int = 0) -> str:
+    """One paragraph saying which figure comes from which fit (reports and README agree).
+
+    `left_out`: held-out rows the served refit did not see (the conformal calibration half).
+    """
     scheme = winner.cv_scheme or {}
     if scheme.get("folds"):
         selection = (f"{scheme.get('repeats', 1)} x {scheme['folds']}-fold "
                      f"{scheme.get('name', 'cross-validation')} ({scheme.get('rows')} rows)")
     else:
         selection = "held-out macro F1 (cross-validation off)"
+    served = (f"on all {split.n_rows} labelled rows (refit_full): no held-out figure "
+              f"describes it, since it saw every row." if not left_out else
+              f"(refit_full) on all {split.n_rows} labelled rows but the {left_out} held-out "
+              f"rows its conformal review sets are calibrated on ({split.n_rows - left_out} "
+              f"rows): no held-out figure describes it.")
     return (f"Selection compared the candidates by {selection}; only those not significantly "
             f"below the best in macro F1, nor more than 0.01 below its mean, were ranked by "
             f"the multi-criteria score. The figures "
             f"of this report are those of the winner fitted on the {len(split.x_train)} "
             f"training rows, measured on the {len(split.x_test)} held-out rows it never saw "
             f"(the gate judges this fit). The artifact served is the winner refitted with the "
-            f"same hyper-parameters on all {split.n_rows} labelled rows (refit_full): no "
-            f"held-out figure describes it, since it saw every row.")
+            f"same hyper-parameters {served}")
 
 
 def fits_card(split: Split, winner: CandidateResult, refit: Refit, judged_sha256: str
@@ -325,7 +333,8 @@ def utc_now() -> datetime:
 def register_run(spec: DatasetSpec, frame: pd.DataFrame, split: Split, summary: RunSummary,
                  failures: list[dict[str, Any]], training_batches: list[str], *,
                  pathspec: str, params: dict[str, Any], reports: dict[str, str], seed: int,
-                 started_at: datetime | None = None, refit: Refit | None = None) -> str:
+                 started_at: datetime | None = None, refit: Refit | None = None,
+                 conformal: ConformalReview | None = None) -> str:
     """Register the winner as challenger with the run and every candidate's row, atomically.
 
     With `refit`, the artifact is the refit on all rows and the training-split fit travels
@@ -381,6 +390,8 @@ def register_run(spec: DatasetSpec, frame: pd.DataFrame, split: Split, summary: 
                  "data_until": data_until, "n_train": len(split.x_train),
                  "n_test": len(split.x_test), "n_window_rows": split.n_rows,
                  "n_fit_rows": len(split.x_train), "refit_full": refit is not None}
+        if conformal is not None:       # plain JSON in the signed card (conformal.CARD_KEY)
+            extra["conformal"] = conformal.card_entry()
         if refit is not None:
             judged = Path(scratch) / JUDGED_MODEL_FILE
             joblib.dump(winner.model, judged, compress=3)

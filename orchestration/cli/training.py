@@ -49,6 +49,7 @@ def train(
     """Train a dataset's candidates with the Metaflow flow and register the best as
     challenger; with --promote, validate it and make it the champion when the gate passes."""
     from models.training.runner import run_training
+    from monitoring.policy import policy_for
     from orchestration.train_progress import TrainingProgress
 
     for value, option in ((start_date, "--start-date"), (end_date, "--end-date")):
@@ -56,7 +57,8 @@ def train(
     params: dict[str, Any] = {"trials": trials, "optimize": optimize, "algorithms": algorithms,
               "imbalance": imbalance, "start_date": start_date, "end_date": end_date,
               "cv_folds": cv_folds, "time_budget": time_budget,
-              "seed": get_settings().seed if seed is None else seed}
+              "seed": get_settings().seed if seed is None else seed,
+              "review_error_rate": policy_for(dataset).review_error_rate}
     if quiet and not verbose:
         outcome = run_training(dataset, max_workers=max_workers, on_line=lambda _line: None,
                                **params)

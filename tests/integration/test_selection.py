@@ -151,9 +151,11 @@ def test_small_window_promotes_a_refit_on_every_row_and_the_gate_judges_the_hone
     version = get_version(outcome.model_version)
     card = json.loads((version.artifact_path.parent / "card.json").read_text())
     assert card == version.card
-    assert card["n_window_rows"] == 240 and card["n_fit_rows"] == 240 and card["refit_full"]
+    # the refit sees every row but the conformal calibration half of the 60 held-out rows
+    assert card["n_window_rows"] == 240 and card["n_fit_rows"] == 210 and card["refit_full"]
     assert card["fits"]["artifact"] == {**card["fits"]["artifact"], "file": "model.joblib",
-                                        "fit": "refit_full", "rows": 240}
+                                        "fit": "refit_full", "rows": 210}
+    assert card["conformal"]["calibration_rows"] == 30
     assert card["fits"]["judged"]["rows"] == card["n_train"] == 180
     assert card["fits"]["selection"]["rows"] == 240 and card["fits"]["selection"]["repeats"] == 3
     served, _ = load_model(outcome.model_version)
@@ -169,7 +171,7 @@ def test_small_window_promotes_a_refit_on_every_row_and_the_gate_judges_the_hone
     header = next(line for line in text.split("## Leaderboard")[1].splitlines()
                   if line.startswith("| rank"))
     assert all(f" {column} " in header for column in ("tied", "p_vs_best", "score"))
-    assert "refit_full" in text and "all 240 labelled rows" in text
+    assert "refit_full" in text and "all 240 labelled rows but the 30 held-out" in text
     # a swapped judged file is refused: its sha256 is in the signed card
     (version.artifact_path.parent / JUDGED_MODEL_FILE).write_bytes(b"not the judged fit")
     with pytest.raises(ArtifactIntegrityError, match="judged fit"):

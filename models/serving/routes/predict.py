@@ -24,6 +24,7 @@ from flask_openapi3 import OpenAPI
 from pydantic import BaseModel, RootModel, ValidationError
 
 from models.data.spec import DatasetSpec
+from models.evaluation.conformal import ConformalRule
 from models.serving import metrics
 from models.serving.columnar import ColumnChecker, validated_frame
 from models.serving.errors import error
@@ -97,14 +98,16 @@ def score(ctx: RouteContext, dataset: str, frame: pd.DataFrame, explain: bool) -
                          "field": "explain", "problem": "send fewer records, or ask "
                          "without explain=true (OVERNIGHT_EXPLAIN_MAX_RECORDS sets "
                          "the limit)"}])
-    scored = ctx.scorer.score(answering.model, frame, answering.spec)
+    scored = ctx.scorer.score(answering.model, frame, answering.spec,
+                              ConformalRule.from_card(answering.card))
     ids = new_prediction_ids(count)
     latency = (time.perf_counter() - g.started) * 1000
     blocks = [log_block(scored, frame, answering.spec, ids=ids,
                         model_version=answering.model_version, alias=answering.alias,
                         role="served", request_id=g.request_id, latency_ms=latency)]
     if traffic.shadow and challenger is not None and answering is champion:
-        shadow = ctx.scorer.score(challenger.model, frame, challenger.spec)
+        shadow = ctx.scorer.score(challenger.model, frame, challenger.spec,
+                                  ConformalRule.from_card(challenger.card))
         blocks.append(log_block(shadow, frame, challenger.spec, ids=new_prediction_ids(count),
                                 model_version=challenger.model_version, alias="challenger",
                                 role="shadow", request_id=g.request_id))
@@ -130,13 +133,16 @@ def answers(scored: Scored, names: list[str], ids: list[str], model_version: str
     classes = scored.classes
     probabilities = [dict(zip(classes, row, strict=True))
                      for row in np.round(scored.probabilities, 6).tolist()]
+    sets = scored.set_names()
     out = [{"prediction_id": pid, "class_name": name, "class_index": index,
             "probabilities": proba, "confidence": confidence, "needs_review": review,
-            "review_reason": reason, "model_version": model_version, "alias": alias}
-           for pid, name, index, proba, confidence, review, reason in zip(
+            "review_reason": reason, "prediction_set": members,
+            "model_version": model_version, "alias": alias}
+           for pid, name, index, proba, confidence, review, reason, members in zip(
                ids, names, scored.indices.tolist(), probabilities,
                scored.confidence.tolist(), scored.needs_review.tolist(),
-               scored.review_reasons, strict=True)]
+               scored.review_reasons, sets if sets is not None else [None] * len(ids),
+               strict=True)]
     if explanations is not None:
         for item, explanation in zip(out, explanations, strict=True):
             item["explanation"] = explanation
