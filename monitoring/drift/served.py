@@ -88,9 +88,8 @@ def scanner(threads: int | None = None) -> duckdb.DuckDBPyConnection:
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
-    row = con.execute(sql, params).fetchone()
-    assert row is not None
-    return tuple(row)
+    rows = con.execute(sql, params).fetchall()     # every row fetched: the result is done
+    return tuple(rows[0])
 
 
 def _exact_wasserstein(con: duckdb.DuckDBPyConnection, files: list[str], column: str,
@@ -145,8 +144,8 @@ def _text(con: duckdb.DuckDBPyConnection, files: list[str], columns: dict[str, s
     out: dict[str, tuple[Counter[float], Counter[str]]] = {
         c: (Counter(), Counter()) for c in columns.values()}
     select = ", ".join(columns.values())
-    reader = con.execute(f"SELECT {select} FROM {SOURCE}", {"files": files}
-                         ).to_arrow_reader(TEXT_BATCH_ROWS)
+    reader = con.sql(f"SELECT {select} FROM {SOURCE}", params={"files": files}
+                     ).to_arrow_reader(TEXT_BATCH_ROWS)
     assert reader is not None
     for batch in reader:
         for column in columns.values():

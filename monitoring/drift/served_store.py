@@ -112,7 +112,7 @@ def _write_typed(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, sources: lis
     params = {"files": [str(p) for p in sources], "dataset": spec.name,
               "roles": list(SERVED_ROLES),
               "pointers": [json_pointer(f.name) for f in spec.features]}
-    reader = con.execute(typed_select(spec), params).to_arrow_reader(BATCH_ROWS)
+    reader = con.sql(typed_select(spec), params=params).to_arrow_reader(BATCH_ROWS)
     assert reader is not None
     path.parent.mkdir(parents=True, exist_ok=True)
     scratch = path.with_name(f".{path.name}.tmp")
@@ -156,9 +156,8 @@ def type_landed_predictions() -> TypedRun:
             rows = _write_typed(scratch, spec, sources, path)
             if rows == 0:
                 continue
-            span = scratch.execute("SELECT min(predicted_at), max(predicted_at) FROM "
-                                   "read_parquet($f)", {"f": str(path)}).fetchone()
-            assert span is not None
+            [span] = scratch.execute("SELECT min(predicted_at), max(predicted_at) FROM "
+                                     "read_parquet($f)", {"f": str(path)}).fetchall()
             records.append([f"{spec.name}:{path.stem}", spec.name, str(path), rows, span[0],
                             span[1], json.dumps(column_map(spec))])
             rows_total += rows
