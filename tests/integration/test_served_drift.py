@@ -145,3 +145,26 @@ def test_a_dataset_with_no_served_rows_gets_no_report_and_no_error(served) -> No
         alerts = con.execute("SELECT count(*) FROM alerts WHERE dataset = 'medical'"
                              ).fetchone()[0]
     assert reports == 0 and alerts == 0
+
+
+def test_the_board_drift_page_shows_the_served_source(served) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from monitoring.board.launch import app_path
+
+    run_served_report("customer", served["champion"], night_date=NIGHT)
+    app = AppTest.from_file(str(app_path()), default_timeout=120)
+    app.run()
+    app.switch_page("views/drift.py").run()
+    assert not app.exception, [e.message for e in app.exception]
+    assert [i.value for i in app.info if "No drift report" in i.value]   # no batch report
+    app.radio(key="drift.source").set_value("served").run()
+    assert not app.exception, [e.message for e in app.exception]
+    shown = {m.label: m.value for m in app.metric}
+    assert shown["Against"] == served["champion"]
+    with connect(read_only=True) as con:
+        n_drifted, n_columns = con.execute(
+            "SELECT n_drifted, n_columns FROM drift_reports WHERE source = 'served'"
+            " AND dataset = 'customer'").fetchone()
+    assert shown["Drifted columns"] == f"{n_drifted} of {n_columns}"
+    assert "served traffic" in app.get("iframe")[0].proto.srcdoc
