@@ -48,13 +48,14 @@ from monitoring.drift.profile import (
 )
 from monitoring.drift.served_stats import (
     boundaries,
+    cell_grid,
     counts_test,
     cumulative_at,
     few_values,
     ks_from_counts,
     le_lt,
     numeric_test_counts,
-    wasserstein_bounds,
+    wasserstein_cell_bounds,
     wasserstein_verdict,
 )
 from monitoring.drift.served_store import column_map, files_to_report
@@ -127,15 +128,23 @@ def _numeric(con: duckdb.DuckDBPyConnection, files: list[str], column: str,
                                ).fetchall()
             ref_counts = dict(zip(*np.unique(reference, return_counts=True), strict=True))
             return counts_test(ref_counts, {float(v): int(c) for v, c in rows})
-    bounds = found["bounds"]
-    cumulative = cumulative_at(bounds, found["histogram"])
-    values, le, lt = le_lt(reference, bounds, cumulative)
     if len(reference) <= SMALL_REFERENCE:
+        bounds = found["bounds"]
+        values, le, lt = le_lt(reference, bounds, cumulative_at(bounds, found["histogram"]))
         return ks_from_counts(reference, values, le, lt, n)
-    estimate = wasserstein_bounds(reference, values, le, lt, n, float(found["below"] or 0.0),
-                                  float(found["above"] or 0.0))
-    return wasserstein_verdict(reference, estimate,
-                               lambda: _exact_wasserstein(con, files, column, reference))
+    exact = lambda: _exact_wasserstein(con, files, column, reference)  # noqa: E731
+    lo, width, cells = cell_grid(reference)
+    if width <= 0:
+        return wasserstein_verdict(reference, (0.0, 0.0, np.inf), exact)
+    rows = con.execute(
+        f"SELECT cell, count(*) AS k, sum(x) AS s FROM (SELECT CAST(least(greatest(floor(({column}"
+        f" - $lo) / $width), -1), {int(cells)}) AS INTEGER) AS cell, {column} AS x"
+        f" FROM {SOURCE} WHERE isfinite({column})) GROUP BY cell",
+        {"files": files, "lo": lo, "width": width}).fetchnumpy()
+    estimate = wasserstein_cell_bounds(reference, rows["cell"].astype(np.int64),
+                                       rows["k"].astype(float),
+                                       rows["s"].astype(float))
+    return wasserstein_verdict(reference, estimate, exact)
 
 
 def _text(con: duckdb.DuckDBPyConnection, files: list[str], columns: dict[str, str]
@@ -180,18 +189,15 @@ def served_drift(files: list[str], profile: ReferenceProfile, spec: DatasetSpec,
         finite = f"isfinite({column})"
         if feature.type == "numeric":
             reference = profile.numeric[feature.name]
-            bounds = boundaries(reference)
-            params[f"b_{column}"] = bounds.tolist()
-            params[f"lo_{column}"] = float(reference[0])
-            params[f"hi_{column}"] = float(reference[-1])
+            small = len(reference) <= SMALL_REFERENCE
+            bounds = boundaries(reference) if small else np.empty(0)
+            if small:
+                params[f"b_{column}"] = bounds.tolist()
             slots[feature.name] = {"start": len(aggregates), "bounds": bounds}
             aggregates += [
                 f"count({column}) FILTER (WHERE {finite})",
-                f"histogram({column}, $b_{column}::DOUBLE[]) FILTER (WHERE {finite})",
-                f"sum($lo_{column}::DOUBLE - {column})"
-                f" FILTER (WHERE {finite} AND {column} < $lo_{column}::DOUBLE)",
-                f"sum({column} - $hi_{column}::DOUBLE) FILTER (WHERE {finite}"
-                f" AND {column} > $hi_{column}::DOUBLE)"]
+                f"histogram({column}, $b_{column}::DOUBLE[]) FILTER (WHERE {finite})"
+                if small else "NULL"]
         elif feature.type == "categorical":
             slots[feature.name] = {"start": len(aggregates)}
             aggregates += [f"histogram({column}) FILTER (WHERE {column} IS NOT NULL)"]
@@ -217,7 +223,6 @@ def served_drift(files: list[str], profile: ReferenceProfile, spec: DatasetSpec,
             name, column, start = feature.name, mapping[feature.name], slots[feature.name]["start"]
             if feature.type == "numeric":
                 found = {"n": row[start], "histogram": dict(row[start + 1] or {}),
-                         "below": row[start + 2], "above": row[start + 3],
                          "bounds": slots[name]["bounds"]}
                 results.append(ColumnDrift(name, "numeric", *_numeric(
                     con, files, column, profile.numeric[name], found)))

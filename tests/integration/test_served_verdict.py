@@ -138,3 +138,26 @@ def test_text_columns_stream_to_the_same_verdict(rows: int) -> None:
         theirs = in_memory_drift(files, profile, news.spec)
     assert any(c.column.endswith(":oov_share") for c in ours.columns)
     assert_same(ours, theirs)
+
+
+@settings(max_examples=40, deadline=None)
+@given(kind=st.sampled_from(["normal", "integers", "lognormal", "dirty"]),
+       n_cur=st.integers(min_value=20, max_value=5_000),
+       shift=st.sampled_from([0.0, 0.05, 0.1, 0.5]),
+       seed=st.integers(min_value=0, max_value=10_000))
+def test_wasserstein_cell_bounds_hold_the_exact_distance(kind, n_cur, shift, seed) -> None:
+    """The certified bounds always contain the in-memory distance."""
+    from monitoring.drift.statistics import wasserstein_distance_sorted
+
+    rng = np.random.default_rng(seed)
+    reference = np.sort(draw(kind, 1500, 0.0, rng))
+    reference = reference[np.isfinite(reference)]
+    current = draw(kind, n_cur, shift, rng)
+    current = current[np.isfinite(current)]
+    lo, width, cells = served_stats.cell_grid(reference)
+    cell = np.clip(np.floor((current - lo) / width), -1, cells).astype(np.int64)
+    lower, estimate, upper = served_stats.wasserstein_cell_bounds(
+        reference, cell, np.ones(len(current)), current)
+    exact = wasserstein_distance_sorted(reference, current)
+    assert lower - 1e-9 <= exact <= upper + 1e-9
+    assert lower <= estimate <= upper
