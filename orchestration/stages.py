@@ -148,7 +148,7 @@ def monitor_stage(plan: NightPlan, dataset: str, batch: StoredBatch) -> Monitore
     drift = summary.as_dict()
     result = Monitored(champion, scored.accuracy, drift.get("share_drifted"),
                        drift.get("dataset_drift"), drift.get("html_path"),
-                       served_drift(plan, dataset, champion))
+                       report_served_drift(plan, dataset, champion))
     if result.dataset_drift:
         raise_alert("drift", f"{dataset} {plan.night}: dataset drift, "
                     f"{result.share_drifted:.0%} of columns drifted", dataset=dataset,
@@ -156,7 +156,7 @@ def monitor_stage(plan: NightPlan, dataset: str, batch: StoredBatch) -> Monitore
     return result
 
 
-def served_drift(plan: NightPlan, dataset: str, champion: str) -> dict[str, Any] | None:
+def report_served_drift(plan: NightPlan, dataset: str, champion: str) -> dict[str, Any] | None:
     """The drift report of the inputs served since the last night, beside the batch's.
 
     None when nothing was served; a report that cannot be made raises a warning alert

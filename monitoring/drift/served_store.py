@@ -19,7 +19,8 @@ already typed (so a file is typed once, even after a crash: a file typed but not
 typed again into a new file, and the unrecorded one is never read), `served_files` lists the
 typed files with their column map, row count and time span, and the served drift report that
 took them (`report_id`, NULL until a night reports on them). The typed file is written
-(atomically) before its rows are recorded, in one transaction.
+(atomically) before its rows are recorded, in one transaction, which first checks that no
+other collect typed the same landed files meanwhile (if one did, our copies are deleted).
 """
 
 from __future__ import annotations
@@ -163,6 +164,13 @@ def type_landed_predictions() -> TypedRun:
             rows_total += rows
     now = datetime.now(UTC).replace(tzinfo=None)
     with transaction() as con:
+        [(raced,)] = con.execute(
+            "SELECT count(*) FROM served_sources WHERE list_contains($names, source_file)",
+            {"names": [p.name for p in sources]}).fetchall()
+        if raced:       # another collect typed them meanwhile: keep its files, drop ours
+            for record in records:
+                Path(record[2]).unlink(missing_ok=True)
+            return TypedRun(len(sources), 0, 0)
         for record in records:
             con.execute("INSERT INTO served_files (file_id, dataset, path, n_rows,"
                         " first_predicted_at, last_predicted_at, columns, created_at)"

@@ -24,7 +24,7 @@ from monitoring.drift.served import (
     served_drift,
 )
 from monitoring.drift.served_store import files_to_report
-from orchestration.stages import NightPlan, served_drift as served_stage
+from orchestration.stages import NightPlan, report_served_drift
 from tests.support.serving_support import data_home, records, register_champion
 from warehouse import connect
 
@@ -131,14 +131,14 @@ def test_a_night_run_again_reads_the_same_rows_and_the_next_night_has_nothing(se
     again = run_served_report("customer", served["champion"], night_date=NIGHT)
     assert again.n_current == 1600
     plan = NightPlan(night=NIGHT + timedelta(days=1), datasets=["customer"])
-    assert served_stage(plan, "customer", served["champion"]) is None
+    assert report_served_drift(plan, "customer", served["champion"]) is None
     with pytest.raises(NoServedTraffic):
         run_served_report("customer", served["champion"], night_date=plan.night)
 
 
 def test_a_dataset_with_no_served_rows_gets_no_report_and_no_error(served) -> None:
     plan = NightPlan(night=NIGHT, datasets=["medical"])
-    assert served_stage(plan, "medical", served["medical"]) is None
+    assert report_served_drift(plan, "medical", served["medical"]) is None
     with connect(read_only=True) as con:
         reports = con.execute("SELECT count(*) FROM drift_reports WHERE dataset = 'medical'"
                               ).fetchone()[0]
