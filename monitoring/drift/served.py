@@ -3,8 +3,9 @@
 Why it exists. The batch report (`monitoring.drift.nightly`) judges the night's batch; what
 was really served (roles served and batch, typed by `served_store` when the logs were
 collected) can be tens of millions of rows, so it is never loaded into pandas: one DuckDB scan
-over the typed Parquet files reduces every column to small aggregates (category counts,
-counts at the reference values, tail sums), and `served_stats` turns them into the verdict
+over the typed Parquet files reduces every column to small aggregates (category counts;
+counts at the reference values for KS; count and sum per cell of an equal-width grid for
+Wasserstein), and `served_stats` turns them into the verdict
 today's in-memory path would give on the same rows (same tests, thresholds and rules; see
 that module for why each is exact, and when Wasserstein needs its exact SQL fallback). Text
 columns stream through in record batches (word counts and tokens accumulate; no batch holds

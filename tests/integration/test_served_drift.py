@@ -130,6 +130,14 @@ def test_out_of_core_verdict_equals_the_in_memory_verdict(served) -> None:
 def test_a_night_run_again_reads_the_same_rows_and_the_next_night_has_nothing(served) -> None:
     again = run_served_report("customer", served["champion"], night_date=NIGHT)
     assert again.n_current == 1600
+    found = report_served_drift(NightPlan(night=NIGHT, datasets=["customer"]), "customer",
+                                served["champion"])
+    assert found is not None and found["n_current"] == 1600
+    assert set(found["drifted"]) >= SHIFTED and found["report"].endswith("-served.html")
+    with connect(read_only=True) as con:
+        reports = con.execute("SELECT count(*) FROM drift_reports WHERE source = 'served'"
+                              ).fetchone()[0]
+    assert reports == 1                     # run again: replaced, not added
     plan = NightPlan(night=NIGHT + timedelta(days=1), datasets=["customer"])
     assert report_served_drift(plan, "customer", served["champion"]) is None
     with pytest.raises(NoServedTraffic):
