@@ -161,3 +161,37 @@ def test_wasserstein_cell_bounds_hold_the_exact_distance(kind, n_cur, shift, see
     exact = wasserstein_distance_sorted(reference, current)
     assert lower - 1e-9 <= exact <= upper + 1e-9
     assert lower <= estimate <= upper
+
+
+def test_typing_reads_users_names_as_values_and_keeps_only_served_roles(tmp_path) -> None:
+    """Feature names that are user text (quotes, slashes, tildes, SQL) reach only bound JSON
+    pointers; typed columns are c0..cN; shadow rows are left out."""
+    import json
+    from datetime import datetime
+
+    import duckdb
+
+    from monitoring.drift.served_store import _write_typed
+
+    names = ['say "hi"', "a/b", "c~d", "x'); DROP TABLE predictions; --", "größe"]
+    spec = DatasetSpec(name="nasty", kind="tabular", target="label", classes=("a", "b"),
+                       features=tuple(FeatureSpec(name=n, type="numeric" if i % 2 == 0
+                                                  else "categorical")
+                                      for i, n in enumerate(names)))
+    rows = [(f"p{i}", role, json.dumps({n: (i + j if j % 2 == 0 else f"v{i}")
+                                        for j, n in enumerate(names)}))
+            for i, role in enumerate(["served", "batch", "shadow", "served"])]
+    landed = tmp_path / "pred-x.parquet"
+    pq.write_table(pa.table({
+        "prediction_id": [r[0] for r in rows], "dataset": ["nasty"] * 4,
+        "model_version": ["nasty-v1"] * 4, "alias": ["champion"] * 4,
+        "role": [r[1] for r in rows], "predicted_at": [datetime(2026, 11, 20)] * 4,
+        "predicted_class": ["a"] * 4, "inputs": [r[2] for r in rows]}), landed)
+    out = tmp_path / "typed.parquet"
+    with duckdb.connect() as con:
+        assert _write_typed(con, spec, [landed], out) == 3
+    typed = pq.read_table(out).to_pandas()
+    assert list(typed.columns[-5:]) == ["c0", "c1", "c2", "c3", "c4"]
+    assert typed["prediction_id"].tolist() == ["p0", "p1", "p3"]
+    assert typed["c0"].tolist() == [0.0, 1.0, 3.0] and typed["c2"].tolist() == [2.0, 3.0, 5.0]
+    assert typed["c1"].tolist() == ["v0", "v1", "v3"] and typed["c4"].tolist() == [4.0, 5.0, 7.0]
