@@ -137,14 +137,13 @@ def _numeric(con: duckdb.DuckDBPyConnection, files: list[str], column: str,
     lo, width, cells = cell_grid(reference)
     if width <= 0:
         return wasserstein_verdict(reference, (0.0, 0.0, np.inf), exact)
-    rows = con.execute(
+    grid = con.execute(
         f"SELECT cell, count(*) AS k, sum(x) AS s FROM (SELECT CAST(least(greatest(floor(({column}"
         f" - $lo) / $width), -1), {int(cells)}) AS INTEGER) AS cell, {column} AS x"
         f" FROM {SOURCE} WHERE isfinite({column})) GROUP BY cell",
         {"files": files, "lo": lo, "width": width}).fetchnumpy()
-    estimate = wasserstein_cell_bounds(reference, rows["cell"].astype(np.int64),
-                                       rows["k"].astype(float),
-                                       rows["s"].astype(float))
+    estimate = wasserstein_cell_bounds(reference, grid["cell"].astype(np.int64),
+                                       grid["k"].astype(float), grid["s"].astype(float))
     return wasserstein_verdict(reference, estimate, exact)
 
 
