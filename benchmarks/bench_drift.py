@@ -23,6 +23,17 @@ agreement of the verdicts (per column drifted yes/no, and the dataset verdict). 
 printed and written to benchmarks/results/drift.json.
 
     .venv/bin/python benchmarks/bench_drift.py [--sizes 10000 100000 1000000]
+
+The served-traffic path (issue 21), with `--served`: the same 20 columns as typed served
+inputs (Parquet files as `monitoring.drift.served_store` writes them, c0..c19 plus the
+predicted class, 1M rows per file), 1M and 10M rows by default. Two cases, each in its own
+process: `served` (`monitoring.drift.served.served_drift`: DuckDB aggregates, scipy on the
+small results) and `in_memory` (every row loaded into pandas, then today's `compute_drift`;
+only up to `--in-memory-max` rows). Time and peak memory of the verdict (ru_maxrss, and its
+rise over the process before the verdict), verdicts compared column by column. Written to
+benchmarks/results/drift_served.json. Goal: 10M rows in < 15 s and < 1 GB.
+
+    .venv/bin/python benchmarks/bench_drift.py --served [--sizes 1000000 10000000]
 """
 
 from __future__ import annotations
@@ -45,6 +56,9 @@ import pandas as pd
 from models.data.spec import DatasetSpec, FeatureSpec
 
 RESULTS = Path(__file__).parent / "results" / "drift.json"
+SERVED_RESULTS = Path(__file__).parent / "results" / "drift_served.json"
+SERVED_PATHS = ("served", "in_memory")
+FILE_ROWS = 1_000_000
 REFERENCE_ROWS = 5_000
 N_COLUMNS = 20
 WARM_UP_ROWS = 500     # each path runs once on this many rows first, untimed (first-call costs)
@@ -174,16 +188,131 @@ def compare(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------------ served traffic (issue 21)
+
+
+def write_typed(rows: int, shifted: bool, folder: Path) -> list[str]:
+    """Typed served files of `rows` rows, as served_store writes them (1M rows per file)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from monitoring.drift.served_store import column_map
+
+    mapping = column_map(bench_spec())
+    files = []
+    for i, start in enumerate(range(0, rows, FILE_ROWS)):
+        n = min(FILE_ROWS, rows - start)
+        frame = make_frame(n, shifted, seed=100 + i)
+        rng = np.random.default_rng(200 + i)
+        columns = {"predicted_class": pa.array(rng.choice(["a", "b"], n, p=[0.6, 0.4]))}
+        columns.update({m["column"]: pa.array(frame[m["feature"]].to_numpy())
+                        for m in mapping})
+        path = folder / f"typed-{i:03d}.parquet"
+        pq.write_table(pa.table(columns), path)
+        files.append(str(path))
+    return files
+
+
+def run_served_case(folder: str, path: str) -> dict[str, Any]:
+    """One served case in this process: the verdict over the typed files, time and memory."""
+    from dataclasses import replace
+
+    from monitoring.drift.profile import build_profile
+    from monitoring.drift.served import in_memory_drift, served_drift
+
+    spec = bench_spec()
+    files = sorted(str(p) for p in Path(folder).glob("typed-*.parquet"))
+    profile = replace(build_profile(make_frame(REFERENCE_ROWS, False, seed=1), spec),
+                      prediction={"a": 3000, "b": 2000})
+    before = _peak_mb()
+    start = time.perf_counter()
+    summary = (served_drift(files, profile, spec) if path == "served"
+               else in_memory_drift(files, profile, spec))
+    seconds = time.perf_counter() - start
+    return {"path": path, "verdict_s": seconds, "peak_rss_mb": _peak_mb(),
+            "rss_before_mb": before, "rise_mb": _peak_mb() - before,
+            "rows": summary.n_current, "dataset_drift": summary.dataset_drift,
+            "verdicts": {c.column: {"method": c.method, "score": c.score,
+                                    "drifted": c.drifted} for c in summary.columns}}
+
+
+def served_main(sizes: list[int], scenarios: list[str], in_memory_max: int) -> None:
+    rows_out, cases = [], []
+    print(f"{'rows':>11} {'scenario':<9}{'served s':>10}{'served MB':>11}{'in-mem s':>10}"
+          f"{'in-mem MB':>11}{'cols agree':>12}{'dataset':>9}")
+    for rows in sizes:
+        for scenario in scenarios:
+            with tempfile.TemporaryDirectory() as folder:
+                start = time.perf_counter()
+                write_typed(rows, scenario == "shifted", Path(folder))
+                prepare = time.perf_counter() - start
+                pair: dict[str, dict[str, Any]] = {}
+                for path in SERVED_PATHS:
+                    if path == "in_memory" and rows > in_memory_max:
+                        continue
+                    out = subprocess.run([sys.executable, __file__, "--served-case", folder,
+                                          path], capture_output=True, text=True, check=True)
+                    pair[path] = json.loads(out.stdout.strip().splitlines()[-1])
+                    cases.append({"rows": rows, "scenario": scenario, **pair[path]})
+            ours, theirs = pair["served"], pair.get("in_memory")
+            same = None if theirs is None else sum(
+                ours["verdicts"][c]["drifted"] == theirs["verdicts"][c]["drifted"]
+                and ours["verdicts"][c]["method"] == theirs["verdicts"][c]["method"]
+                for c in ours["verdicts"])
+            row = {"rows": rows, "scenario": scenario, "prepare_s": prepare,
+                   "served_s": ours["verdict_s"], "served_peak_mb": ours["peak_rss_mb"],
+                   "served_rise_mb": ours["rise_mb"],
+                   "in_memory_s": theirs and theirs["verdict_s"],
+                   "in_memory_peak_mb": theirs and theirs["peak_rss_mb"],
+                   "columns_agree": same, "columns": len(ours["verdicts"]),
+                   "dataset_drift": ours["dataset_drift"],
+                   "verdicts_agree": None if theirs is None else (
+                       same == len(ours["verdicts"])
+                       and ours["dataset_drift"] == theirs["dataset_drift"]),
+                   "goal_met": ours["verdict_s"] < 15 and ours["peak_rss_mb"] < 1024,
+                   "drifted": sorted(c for c, v in ours["verdicts"].items() if v["drifted"])}
+            rows_out.append(row)
+            agree = "-" if same is None else f"{same}/{row['columns']}"
+            print(f"{rows:>11,} {scenario:<9}{row['served_s']:>10.2f}"
+                  f"{row['served_peak_mb']:>11,.0f}"
+                  f"{(theirs or {}).get('verdict_s', float('nan')):>10.2f}"
+                  f"{(theirs or {}).get('peak_rss_mb', float('nan')):>11,.0f}"
+                  f"{agree:>12}{ours['dataset_drift']!s:>9}", flush=True)
+    SERVED_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    SERVED_RESULTS.write_text(json.dumps({
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "note": "served_s: served_drift over typed Parquet (DuckDB aggregates); in_memory_s: "
+                "the same files loaded into pandas, then compute_drift; peaks are ru_maxrss of "
+                "each case's own process (rise_mb: over the process before the verdict). "
+                "The machine was shared when this ran: times are indicative only.",
+        "comparisons": rows_out, "cases": cases}, indent=2))
+    print(f"written {SERVED_RESULTS}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=None)
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
+    parser.add_argument("--served", action="store_true",
+                        help="the served-traffic path (typed Parquet, out of core)")
+    parser.add_argument("--in-memory-max", type=int, default=2_000_000,
+                        help="largest size the in-memory yardstick runs at (served mode)")
     parser.add_argument("--case", nargs=3, metavar=("ROWS", "SCENARIO", "PATH"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--served-case", nargs=2, metavar=("FOLDER", "PATH"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
         print(json.dumps(run_case(int(args.case[0]), args.case[1], args.case[2])))
         return
+    if args.served_case:
+        print(json.dumps(run_served_case(*args.served_case)))
+        return
+    if args.served:
+        served_main(args.sizes or [1_000_000, 10_000_000], args.scenarios, args.in_memory_max)
+        return
+    args.sizes = args.sizes or [10_000, 100_000, 1_000_000]
     cases, rows_out = [], []
     print(f"{'rows':>10} {'scenario':<9}{'overnight s':>12}{'evidently s':>12}{'speed-up':>10}"
           f"{'html s':>8}{'ours MB':>9}{'Evid. MB':>10}{'cols agree':>12}{'dataset':>14}")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from monitoring.alerts import SEVERITIES, AlertError, raise_alert
+from monitoring.drift.served_store import type_landed_predictions
 from warehouse.landing import (
     Rejection,
     ingest_feedback,
@@ -89,9 +90,11 @@ def collect_serving_logs() -> dict[str, Any]:
 
     compact_orphans(landing_folder("predictions"))   # log segments of dead workers -> Parquet
     predictions = ingest_predictions(alert_rejection)
+    typed = type_landed_predictions()       # served inputs, typed for drift (issue 21)
     feedback = ingest_feedback(alert_rejection)
     alerts, alert_rejections = ingest_landed_alerts()
     rejections = [*predictions.rejected, *feedback.rejected, *alert_rejections]
     return {"prediction_files": predictions.files, "predictions": predictions.rows,
             "feedback_files": feedback.files, "feedback": feedback.rows, "alerts": alerts,
+            "served_typed_rows": typed.rows,
             "rejected": len(rejections), "rejections": [r.as_dict() for r in rejections]}

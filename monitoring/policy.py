@@ -371,6 +371,7 @@ def gather_evidence(dataset: str, night_date: date, batch_id: str | None = None)
             "SELECT share_drifted, dataset_drift FROM drift_reports"
             " WHERE dataset = $d AND night_date = $n"
             " AND ($b::VARCHAR IS NULL OR batch_id = $b::VARCHAR)"
+            " AND coalesce(source, 'batch') = 'batch'"
             " ORDER BY created_at DESC LIMIT 1",
             {"d": dataset, "n": night_date, "b": batch_id}).fetchone()
         last = con.execute(

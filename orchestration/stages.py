@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from models.data.batches import StoredBatch, generate_batch
 from models.data.datasets import BUILTIN
@@ -31,6 +32,7 @@ from monitoring.gate import promote_validated, validate
 from monitoring.performance import score_batch_with
 from monitoring.policy import decide, policy_for
 from monitoring.rollback import watch_champion
+from warehouse.errors import OvernightError
 from warehouse.landing import ingest_dataset_files
 from warehouse.nights import night_id
 
@@ -80,6 +82,7 @@ class Monitored:
     share_drifted: float | None
     dataset_drift: bool | None
     report: str | None
+    served: dict[str, Any] | None = None    # the served-traffic report (None: nothing served)
 
 
 @dataclass(frozen=True)
@@ -147,12 +150,39 @@ def monitor_stage(plan: NightPlan, dataset: str, batch: StoredBatch) -> Monitore
     summary = run_drift_report(dataset, batch.batch_id, champion, night_date=plan.night)
     drift = summary.as_dict()
     result = Monitored(champion, scored.accuracy, drift.get("share_drifted"),
-                       drift.get("dataset_drift"), drift.get("html_path"))
+                       drift.get("dataset_drift"), drift.get("html_path"),
+                       report_served_drift(plan, dataset, champion))
     if result.dataset_drift:
         raise_alert("drift", f"{dataset} {plan.night}: dataset drift, "
                     f"{result.share_drifted:.0%} of columns drifted", dataset=dataset,
                     details=asdict(result), dedupe_key=f"drift:{dataset}:{plan.night}")
     return result
+
+
+def report_served_drift(plan: NightPlan, dataset: str, champion: str) -> dict[str, Any] | None:
+    """The drift report of the inputs served since the last night, beside the batch's.
+
+    None when nothing was served; a report that cannot be made raises a warning alert
+    instead of failing the night (the batch's report already stands)."""
+    from monitoring.drift.served import NoServedTraffic, run_served_report
+
+    try:
+        summary = run_served_report(dataset, champion, night_date=plan.night)
+    except NoServedTraffic:
+        return None
+    except OvernightError as error:
+        raise_alert("served_drift_failed", f"{dataset} {plan.night}: no served-traffic drift "
+                    f"report: {error}", dataset=dataset,
+                    dedupe_key=f"served_drift_failed:{dataset}:{plan.night}")
+        return None
+    found = {"share_drifted": summary.share_drifted, "dataset_drift": summary.dataset_drift,
+             "n_current": summary.n_current, "drifted": summary.drifted_columns,
+             "report": summary.html_path}
+    if summary.dataset_drift:
+        raise_alert("drift", f"{dataset} {plan.night}: served traffic drifted, "
+                    f"{summary.share_drifted:.0%} of columns", dataset=dataset,
+                    details=found, dedupe_key=f"served_drift:{dataset}:{plan.night}")
+    return found
 
 
 def decide_stage(plan: NightPlan, dataset: str, batch: StoredBatch | None) -> Decided:

@@ -336,10 +336,46 @@ CREATE TABLE rollback_checks (
 );
 """
 
+SERVED_DRIFT = """
+-- drift of served traffic (issue 21): a drift report says what it measured, the night's batch
+-- or the inputs served since the last night; a served report has no batch
+ALTER TABLE drift_reports ADD COLUMN source VARCHAR DEFAULT 'batch';   -- 'batch' or 'served'
+ALTER TABLE drift_reports ADD COLUMN window_start TIMESTAMP;   -- served: first predicted_at
+ALTER TABLE drift_reports ADD COLUMN window_end TIMESTAMP;     -- served: last predicted_at
+ALTER TABLE drift_reports ALTER COLUMN batch_id DROP NOT NULL;
+
+-- typed copies of served inputs (monitoring/drift/served_store.py): one Parquet file per
+-- dataset and collect run, columns c0..cN in spec order (`columns` maps them to features)
+CREATE TABLE served_files (
+    file_id            VARCHAR PRIMARY KEY,
+    dataset            VARCHAR NOT NULL,
+    path               VARCHAR NOT NULL,
+    n_rows             BIGINT NOT NULL,
+    first_predicted_at TIMESTAMP,
+    last_predicted_at  TIMESTAMP,
+    columns            JSON NOT NULL,
+    created_at         TIMESTAMP NOT NULL,
+    report_id          VARCHAR                     -- the served drift report that read it
+);
+
+-- the landed prediction files already typed (each is typed once)
+CREATE TABLE served_sources (
+    source_file VARCHAR PRIMARY KEY,
+    typed_at    TIMESTAMP NOT NULL
+);
+
+CREATE OR REPLACE VIEW v_drift_trend AS
+SELECT dataset, night_date, batch_id, model_version, share_drifted, n_drifted, n_columns,
+       dataset_drift, html_path, coalesce(source, 'batch') AS source
+FROM drift_reports
+ORDER BY dataset, night_date;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", CORE_TABLES),
     Migration(2, "report views", REPORT_VIEWS),
     Migration(3, "model signatures", MODEL_SIGNATURES),
+    Migration(4, "served drift", SERVED_DRIFT),
     Migration(5, "rollback checks", ROLLBACK_CHECKS),
 )
 
@@ -347,7 +383,7 @@ TABLES = (
     "datasets", "batches", "quality_checks", "training_runs", "candidate_results",
     "model_versions", "model_aliases", "alias_history", "predictions", "feedback",
     "drift_reports", "drift_columns", "retraining_decisions", "validations", "alerts",
-    "nightly_runs", "model_signatures",
+    "nightly_runs", "model_signatures", "served_files", "served_sources",
     "rollback_checks",
 )
 VIEWS = (

@@ -86,8 +86,9 @@ def finished_night(night: date, dataset: str) -> FinishedNight | None:
                             " batch_date = ? ORDER BY created_at DESC LIMIT 1",
                             [dataset, night]).fetchone()
         drift = con.execute("SELECT share_drifted, dataset_drift, html_path FROM drift_reports"
-                            " WHERE dataset = ? AND night_date = ? ORDER BY created_at DESC"
-                            " LIMIT 1", [dataset, night]).fetchone()
+                            " WHERE dataset = ? AND night_date = ?"
+                            " AND coalesce(source, 'batch') = 'batch'"
+                            " ORDER BY created_at DESC LIMIT 1", [dataset, night]).fetchone()
         decision = con.execute("SELECT retrain, reason FROM retraining_decisions WHERE"
                                " dataset = ? AND night_date = ?", [dataset, night]).fetchone()
         gate = con.execute("SELECT challenger_version, passed FROM validations WHERE"

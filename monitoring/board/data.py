@@ -36,6 +36,7 @@ from monitoring.board.queries.drift import (
     drift,
     drift_columns,
     drift_trend,
+    of_source,
     relative_drift,
 )
 from monitoring.board.queries.lineage import Lineage, lineage, lineage_dot, prediction_lineage
@@ -97,7 +98,8 @@ __all__ = [
     "drift_columns", "drift_trend", "expand_triggers", "filter_alerts", "first_run_message",
     "freshness", "inline_images", "is_free", "last_nights", "leaderboard", "lineage",
     "lineage_dot", "metrics_from_counts", "models", "night_runs", "nights",
-    "open_alert_counts", "overview", "performance", "prediction_daily", "prediction_lineage",
+    "of_source", "open_alert_counts", "overview", "performance", "prediction_daily",
+    "prediction_lineage",
     "predictions", "read", "read_report", "reading", "recall_long", "relative_drift",
     "report_files", "role_counts", "shadow_agreement", "significance", "stage_matrix",
     "training_runs", "versions", "warehouse_file",

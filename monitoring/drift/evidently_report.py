@@ -106,7 +106,9 @@ def _summary_html(summary: DriftSummary, note: str) -> str:
     verdict = "DATASET DRIFT" if summary.dataset_drift else "no dataset drift"
     return (
         "<div style='font-family:sans-serif;margin:1em;padding:1em;border:1px solid #ccc'>"
-        f"<h2>Drift of {html.escape(summary.dataset)}, batch {html.escape(str(summary.batch_id))}"
+        f"<h2>Drift of {html.escape(summary.dataset)}, "
+        + (f"batch {html.escape(str(summary.batch_id))}" if summary.batch_id is not None
+           else "served traffic") +
         f", night {summary.night_date}, model {html.escape(str(summary.model_version))}</h2>"
         f"<p><b>{verdict}</b>: {summary.n_drifted} of {summary.n_columns} columns drifted "
         f"(share {summary.share_drifted:.2f}, dataset drift at >= {summary.drift_share}). "

@@ -94,22 +94,31 @@ def html_path_for(dataset: str, night_date: date) -> Path:
     return get_settings().reports_dir / "drift" / dataset / f"{night_date.isoformat()}.html"
 
 
-def write_summary(summary: DriftSummary) -> None:
-    """One drift_reports row and its drift_columns rows, replacing any earlier copy, at once."""
+def write_summary(summary: DriftSummary, *, source: str = "batch",
+                  window: tuple[datetime | None, datetime | None] = (None, None),
+                  extra: tuple[ColumnDrift, ...] = ()) -> None:
+    """One drift_reports row and its drift_columns rows, replacing any earlier copy, at once.
+
+    `source` says what was measured ('batch', or 'served' traffic over `window`); `extra`
+    are verdicts stored beside the report's columns but not counted in its share (the served
+    report's check of predicted classes against the training labels)."""
     now = datetime.now(UTC).replace(tzinfo=None)
     with transaction() as con:
         con.execute("DELETE FROM drift_columns WHERE report_id = ?", [summary.report_id])
         con.execute("DELETE FROM drift_reports WHERE report_id = ?", [summary.report_id])
         con.execute(
-            "INSERT INTO drift_reports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO drift_reports (report_id, dataset, batch_id, model_version, night_date,"
+            " n_reference, n_current, n_columns, n_drifted, share_drifted, dataset_drift,"
+            " html_path, created_at, source, window_start, window_end)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [summary.report_id, summary.dataset, summary.batch_id, summary.model_version,
              summary.night_date, summary.n_reference, summary.n_current, summary.n_columns,
              summary.n_drifted, summary.share_drifted, summary.dataset_drift,
-             summary.html_path, now])
+             summary.html_path, now, source, window[0], window[1]])
         con.executemany(
             "INSERT INTO drift_columns VALUES (?, ?, ?, ?, ?, ?, ?)",
             [[summary.report_id, c.column, c.column_type, c.method, json_float(c.score),
-              c.threshold, c.drifted] for c in summary.columns])
+              c.threshold, c.drifted] for c in (*summary.columns, *extra)])
 
 
 def run_drift_report(dataset: str, batch_id: str, model_version: str | None, *,

@@ -1,5 +1,6 @@
 """The drift page's questions: the share of drifted columns per night (the `drift_trend`
-report) and every column's verdict, with its score on one scale for the heat map."""
+report) and every column's verdict, with its score on one scale for the heat map. Each row
+says its `source`: the night's batch, or the traffic served since the night before."""
 
 from __future__ import annotations
 
@@ -40,8 +41,9 @@ def drift_trend(con: duckdb.DuckDBPyConnection, filters: Filters) -> pd.DataFram
 def drift_columns(con: duckdb.DuckDBPyConnection, filters: Filters) -> pd.DataFrame:
     """Per-column verdicts of each night, with the score on the common scale."""
     frame = run_sql(con, (
-        "SELECT r.dataset, r.night_date, c.column_name, c.column_type, c.method, c.score,"
-        " c.threshold, c.drifted FROM drift_columns c JOIN drift_reports r USING (report_id)"
+        "SELECT r.dataset, r.night_date, coalesce(r.source, 'batch') AS source, c.column_name,"
+        " c.column_type, c.method, c.score, c.threshold, c.drifted"
+        " FROM drift_columns c JOIN drift_reports r USING (report_id)"
         " WHERE " + scope("r.night_date", "r.dataset") +
         " ORDER BY r.dataset, r.night_date, c.column_name"), filters.params())
     frame["relative"] = [relative_drift(m, None if pd.isna(s) else float(s),
@@ -59,3 +61,10 @@ class Drift:
 
 def drift(con: duckdb.DuckDBPyConnection, filters: Filters) -> Drift:
     return Drift(drift_trend(con, filters), drift_columns(con, filters))
+
+
+def of_source(found: Drift, source: str) -> Drift:
+    """The reports of one source ('batch' or 'served') only."""
+    trend = found.trend[found.trend["source"] == source] if "source" in found.trend else (
+        found.trend if source == "batch" else found.trend.iloc[0:0])
+    return Drift(trend, found.columns[found.columns["source"] == source])

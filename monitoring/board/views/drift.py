@@ -1,5 +1,6 @@
 """Drift: share of drifted columns over time, per-column scores as a heat map, and the
-night's Evidently report inside the page (downloadable)."""
+night's Evidently report inside the page (downloadable); of the night's batch, or of the
+inputs served since the night before (the source switch)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,25 @@ import streamlit as st
 
 from monitoring.board import charts, data, ui
 
+SOURCES = {"batch": "the night's batch", "served": "served traffic"}
+
 
 def main() -> None:
     board = ui.start("Drift", "What changed in the incoming data, compared with what the "
                      "champion was trained on.")
     found = ui.load(data.drift, board.filters)
+    source = st.radio("Source", list(SOURCES), format_func=lambda s: SOURCES[s], horizontal=True,
+                      key="drift.source")
+    if source == "served" and not data.of_source(found, "served").trend.empty:
+        st.caption("Inputs served (champion, canary and batch scoring) since the night "
+                   "before, judged out of core against the same reference; the row "
+                   "prediction:training_labels compares the served classes with the training "
+                   "labels and is not counted in the share.")
+    elif source == "served":
+        st.info("No served-traffic report in the chosen datasets and dates: a night writes "
+                "one when its dataset served requests since the night before.")
+        return
+    found = data.of_source(found, str(source))
     if found.trend.empty:
         st.info("No drift report in the chosen datasets and dates: a night writes one once its "
                 "dataset has a champion to compare with (from the second night on).")
@@ -40,7 +55,7 @@ def main() -> None:
     drifted = found.columns[(found.columns["dataset"] == dataset)
                             & (pd.to_datetime(found.columns["night_date"]).dt.date == night)]
     with st.expander("Column verdicts of this night"):
-        ui.table(drifted.drop(columns=["dataset", "night_date"]),
+        ui.table(drifted.drop(columns=["dataset", "night_date", "source"]),
                  drifted=st.column_config.CheckboxColumn("drifted"),
                  relative=st.column_config.NumberColumn("score / threshold", format="%.2f"))
     if report["html_path"]:
