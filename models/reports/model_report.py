@@ -26,6 +26,7 @@ from models.evaluation.explain import class_probabilities, global_importance, se
 from models.evaluation.metrics import coverage_curve, save_plots
 from models.learning.ensembles.base import ensemble_of
 from models.learning.imbalance import RARE_RECALL_TARGET, RARE_SHARE
+from models.reports.shap_section import shap_section
 
 Table: TypeAlias = pd.DataFrame | Sequence[Mapping[str, Any]]
 
@@ -461,6 +462,7 @@ def build_model_report(
         per_class_section(metrics),
         plots_section(plots),
         features_section(importance),
+        shap_section(model, X_test, spec),
         profiles_section(profiles, spec),
     ]
     if fits:
