@@ -20,6 +20,7 @@ PAGES = (
     ("drift.py", "Drift", ":material/waves:"),
     ("models.py", "Models", ":material/model_training:"),
     ("predictions.py", "Predictions", ":material/batch_prediction:"),
+    ("explanation.py", "Explanation", ":material/psychology:"),
     ("alerts.py", "Alerts", ":material/notifications:"),
 )
 
