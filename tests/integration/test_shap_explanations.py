@@ -153,3 +153,26 @@ def test_tree_shap_adds_up_to_the_explained_output(algorithm: str) -> None:
     importance = explainer.global_importance(frame)
     assert {row["feature"] for row in importance} == set(spec.feature_names)
     assert importance == sorted(importance, key=lambda row: -row["importance"])
+
+
+def test_the_model_report_has_a_shap_importance_section(tmp_path) -> None:
+    from models.evaluation.metrics import evaluate
+    from models.reports.model_report import build_model_report
+
+    spec = builtin("customer").spec
+    frame = sample("customer", 500, 4)
+    train, test = frame.iloc[:350], frame.iloc[350:]
+    model = make_model(spec, "logistic_regression", None, seed=0)
+    model.fit(train[spec.feature_names], train[spec.target])
+    X, y = test[spec.feature_names], test[spec.target]
+    build_model_report(spec=spec, model=model, algorithm="logistic_regression",
+                       metrics=evaluate(y, model.predict_proba(X), spec.classes),
+                       X_test=X, y_test=y, out_dir=tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    section = text.split("## SHAP importance", 1)[1].split("\n## ", 1)[0]
+    assert "shap:linear" in section and "margin" in section
+    ranked = [line.split("`")[1] for line in section.splitlines() if line.startswith("| ")
+              and "`" in line]
+    assert set(ranked) == set(spec.feature_names)     # every input column, one-hots summed
+    expected = ShapExplainer(model, spec, X).global_importance(X)
+    assert ranked == [row["feature"] for row in expected]
