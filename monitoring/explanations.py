@@ -66,7 +66,7 @@ def inputs_frame(inputs: dict[str, Any], spec: DatasetSpec) -> pd.DataFrame:
 
 def explain_logged(record: dict[str, Any]) -> dict[str, Any]:
     """The SHAP explanation of a logged prediction (a `prediction_record` row), plus why it
-    needs review when it does."""
+    needs review when it does and the typical values (medians, modes) of the training rows."""
     from models.evaluation.shap_values import ShapExplainer
 
     loaded = load_version(str(record["model_version"]))
@@ -76,6 +76,9 @@ def explain_logged(record: dict[str, Any]) -> dict[str, Any]:
     frame = inputs_frame(inputs, loaded.spec)
     [explanation] = ShapExplainer(loaded.model, loaded.spec, loaded.background).explain(frame)
     explanation["review_reason"] = review_reason(record, frame, loaded.spec)
+    from models.evaluation.explain import reference_values
+
+    explanation["typical"] = reference_values(loaded.background, loaded.spec)
     return explanation
 
 

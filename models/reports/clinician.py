@@ -59,16 +59,31 @@ def confidence_words(confidence: float) -> str:
     return "low"
 
 
+def plain_name(feature: str) -> str:
+    """The indicator's name for a reader, first letter capital ("C-reactive protein (CRP)")."""
+    name = PLAIN_NAMES.get(feature, str(feature).replace("_", " "))
+    return name[:1].upper() + name[1:]
+
+
+def _typical(feature: str, typical: Mapping[str, Any]) -> str:
+    value = typical.get(feature)
+    if feature in PRESENT_ABSENT or not isinstance(value, int | float) or value != value:
+        return ""
+    return f" (typical {plain_value(feature, float(value))})"
+
+
 def indicator_sentences(explanation: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """(sentences of the indicators pointing toward the diagnosis, those pointing away)."""
+    """(sentences of the indicators pointing toward the diagnosis, those pointing away).
+    `explanation["typical"]`, when there, gives the training data's median of each number."""
     contributions = [c for c in explanation.get("contributions", [])
                      if c.get("contribution") is not None]
     largest = max((abs(c["contribution"]) for c in contributions), default=0.0)
+    typical = explanation.get("typical") or {}
     toward: list[str] = []
     away: list[str] = []
     for c in contributions:
-        name = PLAIN_NAMES.get(c["feature"], str(c["feature"]).replace("_", " "))
-        sentence = (f"{name.capitalize()}: {plain_value(c['feature'], c['value'])}, "
+        sentence = (f"{plain_name(c['feature'])}: {plain_value(c['feature'], c['value'])}"
+                    f"{_typical(c['feature'], typical)}, "
                     f"{strength(c['contribution'], largest)} ")
         if c["contribution"] > 0 and len(toward) < SHOWN:
             toward.append(sentence + "in favour of this diagnosis.")
@@ -90,7 +105,8 @@ def clinician_report(record: Mapping[str, Any], explanation: Mapping[str, Any]) 
     if isinstance(probabilities, Mapping):
         ranked = sorted(((str(k), float(v)) for k, v in probabilities.items()
                          if str(k) != diagnosis), key=lambda kv: -kv[1])[:3]
-        others = "".join(f"<li>{e(name)}: {p:.0%}</li>" for name, p in ranked)
+        others = "".join(f"<li>{e(name)}: {'under 1%' if p < 0.005 else f'{p:.0%}'}</li>"
+                         for name, p in ranked)
     review_html = (f'<p class="flag">Needs review by a clinician: {e(str(reason))}.</p>'
                    if review else
                    "<p>No review flag: the model is confident enough by the service's rule. "
@@ -111,7 +127,7 @@ solid #ef6c00;padding:.6em}}.meta{{color:#666;font-size:.85em}}</style></head><b
 <h2>Other possibilities the model considered</h2><ul>{others or "<li>none</li>"}</ul>
 <p>How to read this: each indicator's weight is its SHAP value, its share in moving the
 model from its average answer to this one; "strongly" means at least half as much as the
-indicator that mattered most.</p>
+indicator that mattered most. "Typical" is the median of the cases the model learnt from.</p>
 <p class="meta">Prediction {e(str(record.get("prediction_id")))} · model
 {e(str(record.get("model_version")))} · {e(str(record.get("predicted_at")))}.
 Decision support from a statistical model trained on recorded cases: it does not examine the

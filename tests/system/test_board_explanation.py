@@ -127,10 +127,30 @@ def test_overnight_explain_writes_the_clinicians_report(logged, tmp_path) -> Non
     assert ("Needs review by a clinician" in page) == answer["needs_review"]
     top = answer["explanation"]["contributions"][0]
     assert top["contribution"] != 0
-    from models.reports.clinician import PLAIN_NAMES
+    from models.reports.clinician import plain_name
 
-    assert PLAIN_NAMES[top["feature"]].capitalize() in page
+    assert plain_name(top["feature"]) in page and "typical" in page
     unknown = subprocess.run([OVERNIGHT, "explain", "nope"], env=env, capture_output=True,
                              text=True, timeout=300)
     assert unknown.returncode == 1 and "unknown prediction id" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+
+
+def test_the_clinicians_report_escapes_what_it_shows_and_reads_in_plain_words() -> None:
+    from models.reports.clinician import clinician_report
+
+    record = {"prediction_id": "p<1>", "model_version": "medical-v9", "predicted_at": "now",
+              "predicted_class": "<script>alert(1)</script>", "confidence": 0.42,
+              "needs_review": True, "probabilities": {"Healthy": 0.001, "Flu": 0.3}}
+    explanation = {"review_reason": "confidence 0.420 below the threshold 0.6",
+                   "typical": {"crp": 3.0}, "contributions": [
+                       {"feature": "crp", "value": 80.0, "contribution": 1.2},
+                       {"feature": "cough", "value": 0.0, "contribution": -0.3},
+                       {"feature": "heart_rate", "value": None, "contribution": 0.1}]}
+    page = clinician_report(record, explanation)
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "C-reactive protein (CRP): 80 mg/L (typical 3 mg/L), strongly in favour" in page
+    assert "Cough: absent, moderately against it." in page
+    assert "Heart rate: not recorded, slightly in favour" in page
+    assert "Needs review by a clinician: confidence 0.420 below the threshold 0.6" in page
+    assert "Healthy: under 1%" in page and "42%" in page and "(low)" in page
