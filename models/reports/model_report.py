@@ -30,6 +30,7 @@ from models.learning.ensembles.base import ensemble_of
 from models.learning.imbalance import RARE_RECALL_TARGET, RARE_SHARE
 from models.reports.conformal_section import conformal_section
 from models.reports.safe_html import markdown_html
+from models.reports.shap_section import shap_section
 from models.reports.tables import fmt, markdown_table
 from models.reports.text_insight import confusions_section, top_words_section, vectoriser_section
 
@@ -546,6 +547,7 @@ def build_model_report(
         per_class_section(metrics),
         plots_section(plots),
         features_section(importance),
+        shap_section(model, X_test, spec),
         profiles_section(profiles, spec),
     ]
     if spec.kind == "text":

@@ -235,11 +235,21 @@ def _check_not_input(source: Path, out: Path) -> None:
                                     "would overwrite the input: choose another --out")
 
 
+def explained_json(champion: LoadedModel, features: pd.DataFrame) -> list[str]:
+    """Each row's SHAP explanation as a JSON text (`models.serving.explaining`)."""
+    import json
+
+    from models.serving.explaining import explain_records
+
+    return [json.dumps(e, sort_keys=True) for e in explain_records(champion, features)]
+
+
 def score_file(dataset: str, source: Path, out: Path, *, chunk_rows: int = 50_000,
                progress: bool = True, log_predictions: bool = True,
-               raw: bool = False) -> BatchResult:
+               raw: bool = False, explain: bool = False) -> BatchResult:
     """Score every valid row of `source` with the dataset's champion into `out` (CSV cells
-    that start a spreadsheet formula are escaped unless `raw`)."""
+    that start a spreadsheet formula are escaped unless `raw`); with `explain`, each row also
+    gets its SHAP explanation as JSON in an `explanation` column (the same as the API's)."""
     _check_not_input(source, out)
     _check_path(source, "input")
     _check_path(out, "output")
@@ -288,6 +298,8 @@ def score_file(dataset: str, source: Path, out: Path, *, chunk_rows: int = 50_00
                     result = _append(result, **{
                         f"proba_{name}": scored.probabilities[:, j]
                         for j, name in enumerate(spec.classes)})
+                    if explain:
+                        result = _append(result, explanation=explained_json(champion, features))
                     scored_out.write(result)
                     if log_predictions:
                         land_prediction_block(log_block(

@@ -1,4 +1,6 @@
-"""Per-prediction explanations of a whole request, in one model call where the model allows.
+"""Per-prediction explanations of a whole request: SHAP values (`explain_records`, through
+`models.evaluation.shap_values`, one explainer kept per model version), and the earlier
+occlusion / word-weight explanations (`explain_records_by_occlusion`), kept for comparison.
 
 Tabular models: the occlusion explanation of `models.evaluation.explain.explain_prediction` (each
 feature replaced by its reference value, the drop of the predicted class's probability),
@@ -14,6 +16,7 @@ Other text models keep `explain_article` per article (a perturbation batch of it
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import numpy as np
@@ -23,13 +26,51 @@ from scipy import sparse
 from models.data.spec import DatasetSpec, feature_frame
 from models.evaluation.metrics import to_json
 from models.learning.imbalance import CostSensitiveClassifier
+from models.registry.artifacts import REFERENCE_FILE
 from models.serving.store import LoadedModel
 
 TOP_FEATURES = 5
 
 
+_EXPLAINERS: dict[tuple[str, str, str], Any] = {}
+_EXPLAINERS_LOCK = threading.Lock()
+
+
+def shap_explainer(loaded: LoadedModel) -> Any:
+    """The SHAP explainer of a loaded version (built on first use, then kept per version):
+    its background is the training sample registered beside the artifact (REFERENCE_FILE),
+    so `?explain=true`, `overnight predict --explain` and the board give the same numbers."""
+    from models.evaluation.shap_values import ShapExplainer
+
+    key = (loaded.dataset, loaded.model_version, loaded.sha256)
+    with _EXPLAINERS_LOCK:
+        explainer = _EXPLAINERS.get(key)
+        if explainer is None:
+            explainer = ShapExplainer(loaded.model, loaded.spec, background_of(loaded))
+            if len(_EXPLAINERS) > 8:          # old versions: a promotion replaced them
+                _EXPLAINERS.clear()
+            _EXPLAINERS[key] = explainer
+    return explainer
+
+
+def background_of(loaded: LoadedModel) -> pd.DataFrame:
+    """The training sample saved with the version, or (a version registered without one)
+    the reference row of medians and modes."""
+    path = loaded.artifact_path.parent / REFERENCE_FILE
+    if path.exists():
+        return pd.read_parquet(path)[loaded.spec.feature_names]
+    return pd.DataFrame([loaded.reference()], columns=loaded.spec.feature_names)
+
+
 def explain_records(loaded: LoadedModel, frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """One explanation per row of `frame` (raw features), in its order."""
+    """One SHAP explanation per row of `frame` (raw features), in its order
+    (`models.evaluation.shap_values`)."""
+    return list(shap_explainer(loaded).explain(frame))   # builds its shap objects per call
+
+
+def explain_records_by_occlusion(loaded: LoadedModel,
+                                 frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The explanations before SHAP: occlusion (tabular) and word weights (text)."""
     if loaded.spec.kind == "text":
         return [json.loads(json.dumps(e, default=str))
                 for e in explain_texts(loaded.model, frame[loaded.spec.feature_names])]

@@ -21,6 +21,7 @@ PAGES = (
     ("models.py", "Models", ":material/model_training:"),
     ("predictions.py", "Predictions", ":material/batch_prediction:"),
     ("ab.py", "A/B tests", ":material/compare_arrows:"),
+    ("explanation.py", "Explanation", ":material/psychology:"),
     ("alerts.py", "Alerts", ":material/notifications:"),
 )
 

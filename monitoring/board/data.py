@@ -39,6 +39,11 @@ from monitoring.board.queries.drift import (
     of_source,
     relative_drift,
 )
+from monitoring.board.queries.explanation import (
+    champion_version,
+    prediction_record,
+    recent_predictions,
+)
 from monitoring.board.queries.lineage import Lineage, lineage, lineage_dot, prediction_lineage
 from monitoring.board.queries.models import (
     SIGNIFICANCE_LEVEL,
@@ -104,3 +109,4 @@ __all__ = [
     "report_files", "role_counts", "shadow_agreement", "significance", "stage_matrix",
     "training_runs", "versions", "warehouse_file",
 ]
+__all__ += ["champion_version", "prediction_record", "recent_predictions"]   # explanation page

@@ -10,6 +10,7 @@ them) and the groups of its area:
     data        generate, ingest, datasets (reset-spec)
     training    train, validate, promote, rollback, registry (sign)
     serving     serve, predict, collect
+    explaining  explain (SHAP of a logged prediction, the clinician's report)
     monitoring  alerts, close-alert, ab, board
     warehouse   query, report, warehouse (init, status)
     common      what they share: the error console, --format, init_warehouse, use_local_prefect
@@ -25,7 +26,7 @@ import sys
 import duckdb
 import typer
 
-from orchestration.cli import data, monitoring, nights, serving, training, warehouse
+from orchestration.cli import data, explaining, monitoring, nights, serving, training, warehouse
 from orchestration.cli.common import err, use_local_prefect
 from orchestration.cli.training import train_next_steps
 from warehouse import OvernightError
@@ -37,7 +38,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for _area in (nights, data, training, serving, monitoring, warehouse):
+for _area in (nights, data, training, serving, explaining, monitoring, warehouse):
     app.add_typer(_area.commands)
 
 

@@ -75,6 +75,8 @@ def predict(
     raw: Annotated[bool, typer.Option(help="Write CSV cells exactly, without escaping those "
                                       "that start a spreadsheet formula (=, +, -, @).")]
     = False,
+    explain: Annotated[bool, typer.Option(help="Add each row's SHAP explanation (JSON) in an "
+                                          "`explanation` column (slower).")] = False,
 ) -> None:
     """Score a file with the current champion (invalid rows go to OUT.rejects with a reason).
     In CSV outputs, text cells that start with =, +, -, @, a tab or a carriage return get a
@@ -85,7 +87,7 @@ def predict(
 
     gc.freeze()         # the libraries' objects: out of the cyclic collector's walks
     result = score_file(dataset, file, out, chunk_rows=chunk_rows, log_predictions=log,
-                        progress=sys.stderr.isatty(), raw=raw)
+                        progress=sys.stderr.isatty(), raw=raw, explain=explain)
     print(f"{result.scored} rows scored by {result.model_version} into {result.output} "
           f"in {result.seconds:.1f} s")
     if result.rejects is not None:

@@ -144,3 +144,24 @@ def test_the_board_keeps_answering_while_a_writer_holds_the_warehouse(
         page.get_by_text(f"Report of {CHAMPION}").wait_for(timeout=30_000)
         assert_no_trace(page, page.inner_text("body"))
         page.close()
+
+
+def test_the_explanation_page_renders_a_logged_prediction(board_home: Path, browser: Browser,
+                                                          shots: Path) -> None:
+    import duckdb
+
+    with duckdb.connect(str(board_home / "warehouse.duckdb"), read_only=True) as con:
+        row = con.execute("SELECT prediction_id, predicted_class FROM predictions WHERE "
+                          "role = 'served' ORDER BY prediction_id LIMIT 1").fetchone()
+    assert row is not None
+    prediction_id, predicted = row
+    with board_server(board_home, shots / "server-explanation.log") as url:
+        page = browser.new_page()
+        text = visit(page, f"{url}/explanation?prediction={prediction_id}", "Explanation",
+                     shots / "explanation.png")
+        assert_no_trace(page, text)
+        page.get_by_text("Mean absolute SHAP value").wait_for(timeout=60_000)
+        text = str(page.inner_text("body"))
+        assert predicted in text and CHAMPION in text and "SHAP values (shap:" in text
+        assert "cannot be explained" not in text
+        page.close()
