@@ -485,6 +485,13 @@ def leaderboard_table(leaderboard: Sequence[Mapping[str, Any]]) -> list[dict[str
              **{key: row.get(key) for key in LEADERBOARD_COLUMNS[1:]}} for row in leaderboard]
 
 
+IMBALANCE_INTRO = (
+    "Each algorithm of this run under its own imbalance technique (run's choice) and the "
+    "others compared, refitted with the parameters its tuning chose and scored on the same "
+    "held-out rows: overall, then recall and F1 of every class. The compared fits are "
+    "evidence, not candidates: the leaderboard above is what selection saw.")
+
+
 LEADERBOARD_INTRO = ("The candidates compared in this run. Performance first: a candidate whose "
                      "cross-validated macro F1 (selection_f1) is significantly below the best's "
                      "(corrected resampled t-test on the same folds, p_vs_best < 0.05), or more "
@@ -561,8 +568,7 @@ def build_model_report(
     if leaderboard is not None:
         sections.append(table_section("Leaderboard", leaderboard, LEADERBOARD_INTRO))
     if comparison is not None:
-        sections.append(table_section("Imbalance techniques", comparison,
-                                      "The same algorithm under each imbalance technique."))
+        sections.append(table_section("Imbalance techniques", comparison, IMBALANCE_INTRO))
     ensemble = ensemble_of(model)
     if ensemble is not None:
         sections.append(ensemble_section(ensemble.ensemble_summary()))

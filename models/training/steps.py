@@ -255,7 +255,8 @@ def write_reports(spec: DatasetSpec, split: Split, summary: RunSummary,
         leaderboard=leaderboard_table(summary.leaderboard),
         fits=fits_note(split, winner, left_out=conformal.n_left_out if conformal else 0),
         title=f"{spec.name}: {winner.name} ({pathspec})", conformal=conformal,
-        vectorisers=run_vectoriser_comparison(spec, split, seed))
+        vectorisers=run_vectoriser_comparison(spec, split, seed),
+        comparison=run_imbalance_comparison(spec, split, summary, seed))
     production_html = production_report(
         spec=spec, winner={**winner.summary(), "name": winner.name},
         leaderboard=summary.leaderboard, failures=failures, significance=summary.significance,
@@ -264,6 +265,20 @@ def write_reports(spec: DatasetSpec, split: Split, summary: RunSummary,
              "n_train": len(split.x_train), "n_test": len(split.x_test), "seed": seed},
         out_dir=out_dir)
     return {"model_report": str(model_html), "production_report": str(production_html)}
+
+
+def run_imbalance_comparison(spec: DatasetSpec, split: Split, summary: RunSummary,
+                             seed: int) -> Any:
+    """On imbalanced data (a class under `IMBALANCED_SHARE`, declared or in the window), each
+    algorithm of the run under its own and at least two other imbalance strategies, on the
+    run's split (`compare_imbalance`); None otherwise."""
+    _, y = split.all_rows()
+    shares = spec.class_shares or y.astype(str).value_counts(normalize=True).to_dict()
+    if not any(share < IMBALANCED_SHARE for share in shares.values()):
+        return None
+    from models.learning.imbalance_comparison import compare_imbalance
+
+    return compare_imbalance(spec, split, summary.results, seed=seed)
 
 
 def run_vectoriser_comparison(spec: DatasetSpec, split: Split, seed: int) -> Any:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from models.data.batches import generate_batch
-from models.data.generators import news
+from models.data.generators import medical, news
 from models.registry.versions import aliases, file_sha256, get_version
 from warehouse import connect, migrate
 
@@ -94,6 +94,20 @@ def test_medical_winner_meets_rare_class_targets(trained_home: Path) -> None:
     assert all(c["f1"] > 0.75 for c in per_class.values()), per_class
     assert per_class["Rare Disease C"]["sensitivity"] > 0.90
     assert per_class["Very Rare Disease D"]["sensitivity"] > 0.90
+    card = get_version(outcome.model_version).card
+    report = Path(card["reports"]["model_report"]).with_name("report.md").read_text()
+    table = report.split("## Imbalance techniques", 1)[1].split("\n## ", 1)[0]
+    header = next(line for line in table.splitlines() if line.startswith("| algorithm"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert {f"recall {c}" for c in medical.CLASSES} <= set(columns)      # per class...
+    assert {"f1 Very Rare Disease D", "accuracy", "f1_macro"} <= set(columns)  # ...and overall
+    rows = [[c.strip() for c in line.strip("|").split("|")]
+            for line in table.splitlines() if line.startswith("| ") and line != header]
+    for algorithm in ("logistic_regression", "svm"):
+        strategies = {r[1] for r in rows if r[0] == algorithm}
+        assert len(strategies) >= 3, (algorithm, strategies)
+        assert sum(r[2] == "True" for r in rows if r[0] == algorithm) == 1   # the run's own
+    assert not any(r[0] == "dummy" for r in rows)
 
 
 def test_news_through_the_command_line_with_defaults(trained_home: Path) -> None:
