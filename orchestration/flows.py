@@ -174,15 +174,16 @@ def backfill(start: str, end: str, datasets: list[str] | None = None,
 @flow(name="train-dataset", log_prints=True)
 def train_dataset(dataset: str, trials: int = 20, optimize: bool = True,
                   algorithms: str = "", window_days: int = 7,
-                  end_date: str | None = None) -> str:
-    """An on-demand training run of one dataset (registers a challenger)."""
+                  end_date: str | None = None, text_stats: bool = False) -> str:
+    """An on-demand training run of one dataset (registers a challenger); `text_stats` adds
+    the text statistics features (length, readability, sentiment) to a text dataset."""
     from models.training.runner import run_training
     from monitoring.policy import policy_for
 
     end = _parse(end_date)
     outcome = run_training(dataset, trials=trials, optimize=optimize, algorithms=algorithms,
                            start_date=(end - timedelta(days=window_days - 1)).isoformat(),
-                           end_date=end.isoformat(),
+                           end_date=end.isoformat(), text_stats=text_stats,
                            review_error_rate=policy_for(dataset).review_error_rate)
     return outcome.model_version
 

@@ -52,6 +52,7 @@ class TrainingSettings:
     window_days: int = 7
     max_workers: int = 2
     algorithms: dict[str, str] = field(default_factory=dict)   # per dataset, '' = default
+    text_stats: bool = False        # text datasets: length, readability and sentiment features
 
 
 @dataclass
@@ -207,7 +208,7 @@ def train_stage(plan: NightPlan, dataset: str) -> str:
         dataset, trials=settings.trials, optimize=settings.optimize, cv_folds=settings.cv_folds,
         time_budget=settings.time_budget, max_workers=settings.max_workers,
         algorithms=settings.algorithms.get(dataset, ""), start_date=start.isoformat(),
-        end_date=plan.night.isoformat(), seed=plan.seed,
+        end_date=plan.night.isoformat(), seed=plan.seed, text_stats=settings.text_stats,
         review_error_rate=policy_for(dataset).review_error_rate)
     return outcome.model_version
 

@@ -79,7 +79,10 @@ def build_model(
 
 def build_text_model(spec: DatasetSpec, algorithm: str, params: Mapping[str, Any] | None = None,
                      *, vectoriser: str = "tfidf_bigram", headline_weight: float = 2.0,
-                     imbalance: str = "none", seed: int = 0) -> BaseEstimator:
-    """One unfitted text pipeline: the text preprocessor, then the catalogue's classifier."""
+                     imbalance: str = "none", seed: int = 0,
+                     text_stats: bool = False) -> BaseEstimator:
+    """One unfitted text pipeline: the text preprocessor (with the text statistics features,
+    length, readability and sentiment, when `text_stats`), then the catalogue's classifier."""
     return build_model(spec, algorithm, params, imbalance=imbalance, seed=seed,
-                       preprocessor=build_text_preprocessor(spec, vectoriser, headline_weight))
+                       preprocessor=build_text_preprocessor(spec, vectoriser, headline_weight,
+                                                            text_stats=text_stats))

@@ -171,7 +171,7 @@ def constant_feature(x: pd.DataFrame) -> np.ndarray:
 
 
 def make_model(spec: DatasetSpec, algorithm: str, params: dict[str, Any] | None = None, *,
-               imbalance: str = "none", seed: int = 0) -> Any:
+               imbalance: str = "none", seed: int = 0, text_stats: bool = False) -> Any:
     """An unfitted pipeline for any spec: text specs get the text vectorisers.
 
     The dummy baseline ignores its inputs, so it gets no feature engineering at all (on text,
@@ -181,7 +181,8 @@ def make_model(spec: DatasetSpec, algorithm: str, params: dict[str, Any] | None 
         return build_model(spec, algorithm, params, imbalance=imbalance, seed=seed,
                            preprocessor=FunctionTransformer(constant_feature))
     if spec.kind == "text":
-        return build_text_model(spec, algorithm, params, imbalance=imbalance, seed=seed)
+        return build_text_model(spec, algorithm, params, imbalance=imbalance, seed=seed,
+                                text_stats=text_stats)
     return build_model(spec, algorithm, params, imbalance=imbalance, seed=seed)
 
 

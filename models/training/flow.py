@@ -73,6 +73,8 @@ class TrainingFlow(FlowSpec):
     time_budget = Parameter("time_budget", default=120.0, type=float,
                             help="Seconds of tuning per algorithm at most.")
     imbalance = Parameter("imbalance", default="", help="Imbalance strategy ('' = per dataset).")
+    text_stats = Parameter("text_stats", default=False, type=bool,
+                           help="Text datasets: add length, readability and sentiment features.")
     algorithms = Parameter("algorithms", default="",
                            help="Comma-separated algorithms ('' = chosen for the data).")
     seed = Parameter("seed", default=42, type=int, help="Random seed of splits and models.")
@@ -130,7 +132,8 @@ class TrainingFlow(FlowSpec):
             optimize=self.optimize, trials=self.trials, time_budget=self.time_budget,
             cv_folds=self.cv_folds, seed=self.seed, n_jobs=self.n_jobs,
             storage=self.optuna_storage or None,
-            study_name=f"{self.dataset}-{current.run_id}-{self.algorithm}")
+            study_name=f"{self.dataset}-{current.run_id}-{self.algorithm}",
+            text_stats=self.text_stats)
         self.work_seconds = time.perf_counter() - started
         self.next(self.join)
 
@@ -186,7 +189,8 @@ class TrainingFlow(FlowSpec):
     def _params(self) -> dict:
         return {name: getattr(self, name) for name in (
             "dataset", "start_date", "end_date", "test_size", "cv_folds", "n_jobs", "optimize",
-            "trials", "time_budget", "imbalance", "algorithms", "seed", "review_error_rate")}
+            "trials", "time_budget", "imbalance", "algorithms", "seed", "review_error_rate",
+            "text_stats")}
 
 
 if __name__ == "__main__":

@@ -176,8 +176,10 @@ def train_branch(spec: DatasetSpec, split: Split, algorithm: str, *,
                  imbalance: dict[str, str] | str = "none", optimize: bool = True,
                  trials: int = 20, time_budget: float | None = None, cv_folds: int = 3,
                  seed: int = 0, n_jobs: int = 1, storage: str | None = None,
-                 study_name: str | None = None) -> tuple[CandidateResult, dict[str, Any] | None]:
-    """Tune (optionally) and fit one algorithm; return its result and the tuning summary."""
+                 study_name: str | None = None, text_stats: bool = False
+                 ) -> tuple[CandidateResult, dict[str, Any] | None]:
+    """Tune (optionally) and fit one algorithm; return its result and the tuning summary.
+    `text_stats` adds the text statistics features to a text dataset's pipelines."""
     from threadpoolctl import threadpool_limits
 
     from models.learning.catalogue import get_algorithm
@@ -189,7 +191,8 @@ def train_branch(spec: DatasetSpec, split: Split, algorithm: str, *,
     fixed = {"n_jobs": n_jobs} if "n_jobs" in get_algorithm(algorithm).defaults else {}
 
     def build(params: dict[str, Any]) -> Any:
-        return make_model(spec, algorithm, {**params, **fixed}, imbalance=strategy, seed=seed)
+        return make_model(spec, algorithm, {**params, **fixed}, imbalance=strategy, seed=seed,
+                          text_stats=text_stats)
 
     params: dict[str, Any] = {}
     summary = None

@@ -32,6 +32,8 @@ def train(
     algorithms: Annotated[str, typer.Option(
         help="Comma-separated algorithms ('' = chosen for the data).")] = "",
     imbalance: Annotated[str, typer.Option(help="Imbalance strategy ('' = per dataset).")] = "",
+    text_stats: Annotated[bool, typer.Option(
+        help="Text datasets: add length, readability and sentiment features.")] = False,
     start_date: Annotated[str, typer.Option(help="First batch date of the window.")] = "",
     end_date: Annotated[str, typer.Option(help="Last batch date of the window.")] = "",
     cv_folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 3,
@@ -56,6 +58,7 @@ def train(
         parse_date(value or None, option)
     params: dict[str, Any] = {"trials": trials, "optimize": optimize, "algorithms": algorithms,
               "imbalance": imbalance, "start_date": start_date, "end_date": end_date,
+              "text_stats": text_stats,
               "cv_folds": cv_folds, "time_budget": time_budget,
               "seed": get_settings().seed if seed is None else seed,
               "review_error_rate": policy_for(dataset).review_error_rate}

@@ -15,7 +15,7 @@ import pytest
 
 from models.data.batches import generate_batch
 from models.data.generators import medical, news
-from models.registry.versions import aliases, file_sha256, get_version
+from models.registry.versions import aliases, file_sha256, get_version, load_model
 from warehouse import connect, migrate
 
 pytestmark = pytest.mark.slow
@@ -139,6 +139,33 @@ def test_news_through_the_command_line_with_defaults(trained_home: Path) -> None
     assert {"tfidf_unigram", "tfidf_bigram", "counts"} <= set(re.findall(r"\| (\w+) \|",
                                                                         compared))
     assert "## Common confusions" in report
+
+
+def test_text_statistics_features_are_switched_on_from_the_flow(trained_home: Path) -> None:
+    """`text_stats` (the CLI's --text-stats, the nightly plan's training settings) reaches
+    every pipeline of the run: the registered model reads length, readability and sentiment
+    features beside the words."""
+    from models.learning.text.cleaner import TextStats
+    from models.training.runner import run_training
+
+    outcome = run_training("news", optimize=False, cv_folds=2, text_stats=True,
+                           algorithms="logistic_regression,dummy")
+    model, _ = load_model(outcome.model_version)
+    preprocess = next(step for name, step in _pipeline_steps(model) if name == "preprocess")
+    stats = [t for _, t, _ in preprocess.transformers_ if isinstance(t, TextStats)]
+    assert len(stats) == len(news.SPEC.features_of_type("text"))
+    names = list(preprocess.get_feature_names_out())
+    assert any(name.endswith("positive_share") for name in names)
+    articles = news.generate(DAY, 3, 11)[list(news.SPEC.feature_names)]
+    assert model.predict(articles).shape == (3,)
+
+
+def _pipeline_steps(model: object) -> list[tuple[str, object]]:
+    """The (name, step) pairs of the pipeline inside any decision wrapper."""
+    inner = model
+    while not hasattr(inner, "named_steps"):
+        inner = inner.estimator_  # type: ignore[attr-defined]
+    return list(inner.named_steps.items())  # type: ignore[attr-defined]
 
 
 def test_unknown_dataset_fails_fast_with_a_clear_line(trained_home: Path) -> None:
