@@ -63,6 +63,15 @@ class RetrainingPolicy(BaseModel):
     min_labelled_for_performance: int = Field(
         default=100, ge=1,
         description="Below this many labelled rows tonight, the performance triggers abstain.")
+    # what a model costs (monitoring/costs.py): prices, and the rise of serving cost that alerts
+    cpu_hour_price: float = Field(
+        default=0.04, ge=0, description="Price of one CPU-hour (training and serving).")
+    gb_hour_price: float = Field(
+        default=0.005, ge=0, description="Price of one GB of memory held for one hour.")
+    max_cost_rise: float = Field(
+        default=0.25, ge=0,
+        description="Share by which the cost per 1000 predictions may rise after a promotion "
+                    "(0.25 = 25 %) before an alert.")
 
 
 @dataclass(frozen=True)

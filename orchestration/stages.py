@@ -26,6 +26,7 @@ from models.data.scenarios import Timeline
 from models.registry.versions import get_alias
 from monitoring.alerts import alert_failed_gate, alert_quarantine, alerts_for_decision, raise_alert
 from monitoring.collect import alert_rejection
+from monitoring.costs import alert_serving_cost_rise
 from monitoring.gate import promote_validated, validate
 from monitoring.performance import score_batch_with
 from monitoring.policy import decide
@@ -153,6 +154,7 @@ def monitor_stage(plan: NightPlan, dataset: str, batch: StoredBatch) -> Monitore
 
 
 def decide_stage(plan: NightPlan, dataset: str, batch: StoredBatch | None) -> Decided:
+    alert_serving_cost_rise(dataset, plan.night)      # did the last promotion make serving dearer
     decision = decide(dataset, plan.night, batch.batch_id if batch else None)
     alerts_for_decision(decision)
     retrain = decision.retrain or plan.force_retrain

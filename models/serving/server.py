@@ -25,6 +25,7 @@ def _worker_exit(server: Any, worker: Any) -> None:
     for instance in serving_app.LIVE_APPS:
         instance.extensions["overnight"]["store"].stop()
         instance.extensions["overnight"]["log"].close()
+        instance.extensions["overnight"]["costs"].close()
 
 
 def _child_exit(server: Any, worker: Any) -> None:
