@@ -20,6 +20,7 @@ PAGES = (
     ("drift.py", "Drift", ":material/waves:"),
     ("models.py", "Models", ":material/model_training:"),
     ("predictions.py", "Predictions", ":material/batch_prediction:"),
+    ("costs.py", "Costs", ":material/payments:"),
     ("alerts.py", "Alerts", ":material/notifications:"),
 )
 

@@ -30,7 +30,8 @@ from tests.support.board_fixture import (
 )
 
 pytestmark = pytest.mark.slow
-PAGES = ("overview", "nights", "performance", "drift", "models", "predictions", "alerts")
+PAGES = ("overview", "nights", "performance", "drift", "models", "predictions", "alerts",
+         "costs")
 EVERYTHING = data.Filters()
 
 
