@@ -30,6 +30,7 @@ from monitoring.alerts import Alert, raise_alert
 from monitoring.policy import RetrainingPolicy, load_policies, policy_for
 from warehouse import connect
 from warehouse.reports import run_report
+from warehouse.serving_costs import has_cost_tables
 
 MIN_PREDICTIONS = 100       # each side of a promotion, before its cost per 1000 means much
 
@@ -105,6 +106,8 @@ def serving_cost_rise(con: duckdb.DuckDBPyConnection, dataset: str,
                       policy: RetrainingPolicy) -> CostRise | None:
     """The last promotion's effect on the cost per 1000 predictions (None: no promotion with
     a predecessor yet)."""
+    if not has_cost_tables(con):
+        return None
     row = con.execute(_LAST_PROMOTION, {"dataset": dataset}).fetchone()
     if row is None or row[1] is None:
         return None

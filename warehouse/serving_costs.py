@@ -9,9 +9,13 @@ crash between the commit and the move) is not inserted twice.
 
 from __future__ import annotations
 
+import duckdb
+
+from warehouse.connection import connect
 from warehouse.landing import Column, LandedIngest, OnReject, _ingest
 
 COSTS = "costs"
+COST_TABLES = ("training_costs", "serving_costs")
 
 SERVING_COSTS_SQL = """
 INSERT INTO serving_costs
@@ -32,6 +36,19 @@ COST_COLUMNS = {
 }
 
 
+def has_cost_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the warehouse has the cost tables (migration 7): a home not migrated since
+    keeps working, without cost figures, until `overnight warehouse init`."""
+    row = con.execute("SELECT count(*) FROM information_schema.tables"
+                      " WHERE list_contains($names, table_name)",
+                      {"names": list(COST_TABLES)}).fetchone()
+    return bool(row and row[0] == len(COST_TABLES))
+
+
 def ingest_serving_costs(on_reject: OnReject | None = None) -> LandedIngest:
-    """Move landed serving-cost files into `serving_costs`; returns files and new rows."""
+    """Move landed serving-cost files into `serving_costs`; returns files and new rows.
+    Without the table (a warehouse not migrated yet) the files wait, none is rejected."""
+    with connect(read_only=True) as con:
+        if not has_cost_tables(con):
+            return LandedIngest(COSTS, 0, 0)
     return _ingest(COSTS, SERVING_COSTS_SQL, COST_COLUMNS, on_reject)

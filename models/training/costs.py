@@ -114,11 +114,13 @@ def record_costs(run_id: str, model_version: str | None, dataset: str,
     without figures, e.g. one that died before measuring, is left out), stored; returns the
     total. The training is registered already: a warehouse that refuses the cost rows is
     reported on stderr and does not fail the run."""
+    import duckdb
+
     from warehouse.connection import WarehouseError
 
     measured = [task for task in tasks if task is not None]
     try:
         record_training_costs(run_id, model_version, dataset, [*measured, join])
-    except WarehouseError as error:
+    except (WarehouseError, duckdb.Error) as error:   # e.g. a warehouse not migrated yet
         print(f"training costs of {run_id} not recorded: {error}", file=sys.stderr)
     return total_cost([*measured, join])

@@ -183,3 +183,35 @@ def test_too_few_predictions_say_nothing(warehouse_path: Path) -> None:
                  datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=1),
                  MIN_PREDICTIONS - 1, 5.0)
     assert alert_serving_cost_rise("customer", policy=POLICY) is None
+
+
+def test_a_warehouse_without_the_cost_tables_keeps_working(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A home migrated before the cost tables: cost files wait for the migration, the nightly
+    check says nothing, and the join of a training run would only warn."""
+    import warehouse.migrations as migrations
+    from warehouse import get_settings, migrate
+
+    get_settings().ensure_dirs()
+    with monkeypatch.context() as patch:
+        patch.setattr(migrations, "MIGRATIONS",
+                      tuple(m for m in migrations.MIGRATIONS if m.version < 7))
+        with connect() as con:
+            migrate(con)
+    meter = CostMeter(interval=3600)
+    meter.record("customer", "customer-v1", 10, 0.01)
+    landed = meter.land()
+    collected = collect_serving_logs()
+    assert collected["serving_costs"] == 0 and collected["rejected"] == 0
+    assert landed is not None and landed.exists()                 # waiting, not rejected
+    register_champion("customer", seed=1)
+    register_champion("customer", seed=2)
+    assert alert_serving_cost_rise("customer", policy=POLICY) is None
+    from models.training.costs import record_costs
+
+    total = record_costs("TrainingFlow/9", "customer-v2", "customer", [task_cost("start")],
+                         task_cost("join"))
+    assert total["step"] == "total" and total["cpu_seconds"] > 0
+    with connect() as con:
+        assert [m.version for m in migrate(con)] == [7]
+    assert collect_serving_logs()["serving_costs"] == 1           # stored once migrated

@@ -16,15 +16,7 @@ import pandas as pd
 from monitoring.board.queries.sql import Filters, run_sql, scope, within
 from monitoring.costs import model_costs
 from monitoring.policy import load_policies, policy_for
-
-COST_TABLES = ("training_costs", "serving_costs")
-
-
-def has_cost_tables(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute("SELECT count(*) FROM information_schema.tables"
-                      " WHERE list_contains($names, table_name)",
-                      {"names": list(COST_TABLES)}).fetchone()
-    return bool(row and row[0] == len(COST_TABLES))
+from warehouse.serving_costs import has_cost_tables
 
 
 def version_costs(con: duckdb.DuckDBPyConnection, filters: Filters) -> pd.DataFrame:
