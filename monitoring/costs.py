@@ -33,6 +33,7 @@ from warehouse.reports import run_report
 from warehouse.serving_costs import has_cost_tables
 
 MIN_PREDICTIONS = 100       # each side of a promotion, before its cost per 1000 means much
+ROLLBACK = "rollback:"      # how `models.registry.versions.rollback` words its champion change
 
 
 def price_params(policy: RetrainingPolicy) -> dict[str, float]:
@@ -68,7 +69,7 @@ WHERE model_version = $version
 """
 
 _LAST_PROMOTION = """
-SELECT model_version, previous_version, changed_at FROM alias_history
+SELECT model_version, previous_version, changed_at, reason FROM alias_history
 WHERE dataset = $dataset AND alias = 'champion' AND model_version IS NOT NULL
 ORDER BY change_id DESC LIMIT 1
 """
@@ -105,13 +106,14 @@ def _window(con: duckdb.DuckDBPyConnection, version: str, prices: dict[str, floa
 def serving_cost_rise(con: duckdb.DuckDBPyConnection, dataset: str,
                       policy: RetrainingPolicy) -> CostRise | None:
     """The last promotion's effect on the cost per 1000 predictions (None: no promotion with
-    a predecessor yet)."""
+    a predecessor yet, or the last change of champion was a rollback, which is no promotion:
+    it puts back a model whose cost was already known)."""
     if not has_cost_tables(con):
         return None
     row = con.execute(_LAST_PROMOTION, {"dataset": dataset}).fetchone()
-    if row is None or row[1] is None:
+    if row is None or row[1] is None or str(row[3] or "").startswith(ROLLBACK):
         return None
-    champion, previous, promoted_at = row
+    champion, previous, promoted_at, _reason = row
     prices = price_params(policy)
     new_n, new_cost = _window(con, champion, prices, after=promoted_at)
     old_n, old_cost = _window(con, previous, prices, before=promoted_at)

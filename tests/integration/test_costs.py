@@ -168,6 +168,25 @@ def test_a_cost_rise_beyond_the_share_alerts_once(warehouse_path: Path) -> None:
     assert "rose by 30%" in json.dumps(alert.message)
 
 
+def test_a_rollback_is_not_a_promotion(warehouse_path: Path) -> None:
+    from models.registry.versions import rollback
+
+    previous, champion = _promotion_with_costs(previous_cpu=1.0, champion_cpu=0.5)
+    rollback("customer", reason="test")          # back to the dearer one: not a promotion
+    with connect(read_only=True) as con:
+        row = con.execute("SELECT changed_at, change_id FROM alias_history"
+                          " WHERE alias = 'champion' ORDER BY change_id DESC LIMIT 1").fetchone()
+    assert row is not None
+    _add_serving(champion, "customer", row[0] - timedelta(minutes=1), 1000, 0.5)
+    _add_serving(previous, "customer", row[0] + timedelta(minutes=1), 1000, 1.0)
+    assert alert_serving_cost_rise("customer", policy=POLICY) is None
+    # the same figures after a promotion (not a rollback) do alert: the rule is what held
+    with transaction() as con:
+        con.execute("UPDATE alias_history SET reason = 'promoted back' WHERE change_id = ?",
+                    [row[1]])
+    assert alert_serving_cost_rise("customer", policy=POLICY) is not None
+
+
 def test_a_rise_within_the_share_does_not_alert(warehouse_path: Path) -> None:
     _promotion_with_costs(previous_cpu=1.0, champion_cpu=1.2)
     assert alert_serving_cost_rise("customer", policy=POLICY) is None
