@@ -50,6 +50,7 @@ from typing import Any
 import pyarrow as pa
 
 from models.serving.logs import write_parquet_atomically
+from warehouse.errors import OvernightError
 from warehouse.landing import landing_folder
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,10 @@ COST_SCHEMA = pa.schema([
 clock = time.thread_time          # the request path's clock: this thread's CPU seconds
 
 
+class CostSettingsError(OvernightError, ValueError):
+    """A wrong OVERNIGHT_COST_INTERVAL_SECONDS (said in one line before serving starts)."""
+
+
 def interval_seconds() -> float:
     """The landing interval from the environment; a wrong value is one clear error."""
     text = os.environ.get(INTERVAL_ENV, "").strip()
@@ -79,7 +84,8 @@ def interval_seconds() -> float:
     except ValueError:
         value = -1.0
     if not value > 0:
-        raise ValueError(f"{INTERVAL_ENV} must be a number of seconds above 0, got {text!r}")
+        raise CostSettingsError(f"{INTERVAL_ENV} must be a number of seconds above 0, "
+                                f"got {text!r}")
     return value
 
 
