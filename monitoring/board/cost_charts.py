@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 QUALITY = "f1_macro"
+DAY_MS = 86_400_000                 # one day on a plotly date axis
 PANELS = (("training_cost", "training cost (money, whole run)"),
           ("cost_per_1000", "serving cost per 1000 predictions (money)"))
 
@@ -20,7 +21,7 @@ PANELS = (("training_cost", "training cost (money, whole run)"),
 def quality_cost_chart(versions: pd.DataFrame) -> go.Figure:
     """Held-out macro F1 against training cost and against serving cost per 1000 predictions:
     one point per model version (the champion drawn larger), one colour per dataset."""
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, shared_yaxes=True,
                         subplot_titles=[title for _, title in PANELS])
     colours = px.colors.qualitative.Plotly
     datasets = sorted(versions["dataset"].unique())
@@ -44,9 +45,9 @@ def quality_cost_chart(versions: pd.DataFrame) -> go.Figure:
                               "%{y:.3f}<br>cost %{x:.4g}<extra></extra>"), row=1, col=col)
         fig.update_xaxes(title="money", row=1, col=col)
     fig.update_yaxes(title="held-out macro F1", row=1, col=1)
-    fig.update_layout(title="Quality against cost per model version", height=420,
-                      margin={"l": 10, "r": 10, "t": 80, "b": 10},
-                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.08, "x": 0})
+    fig.update_layout(title="Quality against cost per model version", height=440,
+                      margin={"l": 10, "r": 10, "t": 90, "b": 10},
+                      legend={"title": "dataset"})
     return fig
 
 
@@ -56,7 +57,9 @@ def serving_cost_chart(daily: pd.DataFrame) -> go.Figure:
     fig = px.line(frame, x="day", y="cpu_seconds_per_1000", color="model_version",
                   markers=True, hover_data=["dataset", "predictions", "workers"])
     fig.update_yaxes(title="CPU seconds per 1000 predictions", rangemode="tozero")
-    fig.update_xaxes(title="day", tickformat="%Y-%m-%d")
+    span = (frame["day"].max() - frame["day"].min()).days
+    fig.update_xaxes(title="day", type="date", tickformat="%Y-%m-%d",
+                     dtick=DAY_MS if span <= 14 else None)
     fig.update_layout(title="Serving CPU per 1000 predictions", height=360,
                       margin={"l": 10, "r": 10, "t": 60, "b": 10},
                       legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0,
