@@ -25,11 +25,13 @@ from warehouse.landing import (
     landing_folder,
     reject_file,
 )
+from warehouse.serving_costs import ingest_serving_costs
 
 
 def alert_rejection(rejection: Rejection) -> None:
     """The one alert of a rejected landed file (its id is the rejected file's name)."""
-    dataset = None if rejection.kind in ("predictions", "feedback", "alerts") else rejection.kind
+    dataset = None if rejection.kind in ("predictions", "feedback", "alerts",
+                                         "costs") else rejection.kind
     raise_alert("landing_rejected",
                 f"landed {rejection.kind} file {rejection.name} rejected: {rejection.reason} "
                 f"(kept in {rejection.path})",
@@ -93,8 +95,11 @@ def collect_serving_logs() -> dict[str, Any]:
     typed = type_landed_predictions()       # served inputs, typed for drift (issue 21)
     feedback = ingest_feedback(alert_rejection)
     alerts, alert_rejections = ingest_landed_alerts()
-    rejections = [*predictions.rejected, *feedback.rejected, *alert_rejections]
+    costs = ingest_serving_costs(alert_rejection)       # CPU per model version (issue 21)
+    rejections = [*predictions.rejected, *feedback.rejected, *alert_rejections,
+                  *costs.rejected]
     return {"prediction_files": predictions.files, "predictions": predictions.rows,
             "feedback_files": feedback.files, "feedback": feedback.rows, "alerts": alerts,
             "served_typed_rows": typed.rows,
+            "cost_files": costs.files, "serving_costs": costs.rows,
             "rejected": len(rejections), "rejections": [r.as_dict() for r in rejections]}

@@ -104,6 +104,15 @@ class RetrainingPolicy(BaseModel):
         default=0.1, gt=0, lt=1,
         description="Error rate of the conformal prediction sets that decide needs_review "
                     "(models/evaluation/conformal.py): a set misses the true class this often.")
+    # what a model costs (monitoring/costs.py): prices, and the rise of serving cost that alerts
+    cpu_hour_price: float = Field(
+        default=0.04, ge=0, description="Price of one CPU-hour (training and serving).")
+    gb_hour_price: float = Field(
+        default=0.005, ge=0, description="Price of one GB of memory held for one hour.")
+    max_cost_rise: float = Field(
+        default=0.25, ge=0,
+        description="Share by which the cost per 1000 predictions may rise after a promotion "
+                    "(0.25 = 25 %) before an alert.")
 
 
 @dataclass(frozen=True)

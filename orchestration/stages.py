@@ -28,6 +28,7 @@ from models.data.scenarios import Timeline
 from models.registry.versions import get_alias
 from monitoring.alerts import alert_failed_gate, alert_quarantine, alerts_for_decision, raise_alert
 from monitoring.collect import alert_rejection
+from monitoring.costs import alert_serving_cost_rise
 from monitoring.gate import promote_validated, validate
 from monitoring.performance import score_batch_with
 from monitoring.policy import decide, policy_for
@@ -187,9 +188,11 @@ def report_served_drift(plan: NightPlan, dataset: str, champion: str) -> dict[st
 
 
 def decide_stage(plan: NightPlan, dataset: str, batch: StoredBatch | None) -> Decided:
-    """First the automatic-rollback watch of the champion (it may restore `previous`), then
-    the retraining decision on the champion that serves from now on."""
+    """First the automatic-rollback watch of the champion (it may restore `previous`) and the
+    cost alert of the last promotion, then the retraining decision on the champion that
+    serves from now on."""
     watched = watch_champion(dataset, plan.night)
+    alert_serving_cost_rise(dataset, plan.night)      # did the last promotion make serving dearer
     decision = decide(dataset, plan.night, batch.batch_id if batch else None)
     alerts_for_decision(decision)
     retrain = decision.retrain or plan.force_retrain

@@ -371,12 +371,51 @@ FROM drift_reports
 ORDER BY dataset, night_date;
 """
 
+COSTS = """
+-- what each model cost (monitoring/costs.py prices it with the policy's prices per CPU-hour
+-- and GB-hour). One row per task of a training run (step 'start', 'train' per branch, 'join')
+-- and one 'total' row, written by the flow's join step (models/training/costs.py)
+CREATE TABLE training_costs (
+    run_id         VARCHAR NOT NULL,          -- training_runs.run_id (the Metaflow pathspec)
+    model_version  VARCHAR,                   -- the version the run registered
+    dataset        VARCHAR NOT NULL,
+    step           VARCHAR NOT NULL,          -- start, train, join, total
+    branch         VARCHAR NOT NULL,          -- the algorithm of a train branch, else ''
+    status         VARCHAR NOT NULL,          -- ok, failed (a branch @catch caught)
+    attempts       INTEGER,
+    cpu_seconds    DOUBLE,                    -- user + system, the task and its children
+    wall_seconds   DOUBLE,
+    peak_rss_mb    DOUBLE,                    -- ru_maxrss of the task (or its largest child)
+    gb_hours       DOUBLE,                    -- peak memory x wall time
+    recorded_at    TIMESTAMP NOT NULL,
+    PRIMARY KEY (run_id, step, branch)
+);
+
+-- one row per serving worker, interval and model version (models/serving/costs.py lands
+-- them, `overnight collect` stores them)
+CREATE TABLE serving_costs (
+    sample_id           VARCHAR PRIMARY KEY,  -- the landed file's id and the model version
+    worker              VARCHAR NOT NULL,     -- host-pid
+    dataset             VARCHAR NOT NULL,
+    model_version       VARCHAR NOT NULL,
+    interval_start      TIMESTAMP NOT NULL,
+    interval_end        TIMESTAMP NOT NULL,
+    predictions         BIGINT NOT NULL,      -- served and shadow rows scored
+    requests            BIGINT NOT NULL,
+    cpu_seconds         DOUBLE NOT NULL,      -- measured + its share of the worker's overhead
+    request_cpu_seconds DOUBLE NOT NULL,      -- measured in the requests' own threads
+    gb_hours            DOUBLE NOT NULL,      -- the worker's peak memory x interval, shared
+    source_file         VARCHAR
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core tables", CORE_TABLES),
     Migration(2, "report views", REPORT_VIEWS),
     Migration(3, "model signatures", MODEL_SIGNATURES),
     Migration(4, "served drift", SERVED_DRIFT),
     Migration(5, "rollback checks", ROLLBACK_CHECKS),
+    Migration(6, "training and serving costs", COSTS),
 )
 
 TABLES = (
@@ -384,7 +423,7 @@ TABLES = (
     "model_versions", "model_aliases", "alias_history", "predictions", "feedback",
     "drift_reports", "drift_columns", "retraining_decisions", "validations", "alerts",
     "nightly_runs", "model_signatures", "served_files", "served_sources",
-    "rollback_checks",
+    "rollback_checks", "training_costs", "serving_costs",
 )
 VIEWS = (
     "v_leaderboard", "v_champion_history", "v_drift_trend", "v_daily_accuracy", "v_lineage",

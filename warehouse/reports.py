@@ -105,6 +105,47 @@ _AB_CANARY = (
     " c.challenger_labelled, c.challenger_correct"
     " FROM canary c LEFT JOIN arm a USING (dataset, challenger)"
     " ORDER BY c.dataset, c.first, a.champion, c.challenger")
+# Quality against cost per model version (issue 21): the held-out figures of the version's
+# card and its run's cross-validation mean, the training run's `total` cost row, and what its
+# serving workers measured. Money needs prices: the board and the nightly alert bind the
+# policy's (`monitoring.costs`); on the command line pass them, e.g.
+# `overnight report model_costs -p cpu_hour_price=0.04 -p gb_hour_price=0.005`.
+_MODEL_COSTS = """
+WITH training AS (
+    SELECT model_version, cpu_seconds AS training_cpu_seconds,
+           wall_seconds AS training_wall_seconds, peak_rss_mb AS training_peak_mb,
+           gb_hours AS training_gb_hours
+    FROM training_costs WHERE step = 'total' AND model_version IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY model_version ORDER BY recorded_at DESC) = 1),
+serving AS (
+    SELECT model_version, sum(predictions) AS predictions,
+           sum(cpu_seconds) AS serving_cpu_seconds, sum(gb_hours) AS serving_gb_hours,
+           count(DISTINCT worker) AS workers
+    FROM serving_costs GROUP BY model_version),
+named AS (
+    SELECT model_version, string_agg(alias, ', ' ORDER BY alias) AS aliases
+    FROM model_aliases GROUP BY model_version)
+SELECT m.dataset, m.model_version, m.algorithm, m.trained_at, n.aliases,
+       TRY_CAST(m.metrics ->> '$.f1_macro' AS DOUBLE) AS f1_macro,
+       TRY_CAST(m.metrics ->> '$.accuracy' AS DOUBLE) AS accuracy,
+       c.cv_mean,
+       t.training_cpu_seconds, t.training_wall_seconds, t.training_peak_mb,
+       t.training_gb_hours,
+       s.predictions, s.workers, s.serving_cpu_seconds, s.serving_gb_hours,
+       1000 * s.serving_cpu_seconds / nullif(s.predictions, 0) AS cpu_seconds_per_1000,
+       t.training_cpu_seconds / 3600 * $cpu_hour_price::DOUBLE
+           + t.training_gb_hours * $gb_hour_price::DOUBLE AS training_cost,
+       1000 * (s.serving_cpu_seconds / 3600 * $cpu_hour_price::DOUBLE
+               + s.serving_gb_hours * $gb_hour_price::DOUBLE)
+           / nullif(s.predictions, 0) AS cost_per_1000
+FROM model_versions m
+LEFT JOIN training t USING (model_version)
+LEFT JOIN serving s USING (model_version)
+LEFT JOIN named n USING (model_version)
+LEFT JOIN candidate_results c ON c.run_id = m.run_id AND c.algorithm = m.algorithm
+WHERE ($dataset::VARCHAR IS NULL OR m.dataset = $dataset::VARCHAR)
+ORDER BY m.dataset, m.version
+"""
 
 REPORTS: dict[str, Report] = {
     r.name: r
@@ -190,6 +231,10 @@ REPORTS: dict[str, Report] = {
                " closed_at, alert_id, details FROM alerts WHERE " + _DATASET +
                " AND ($status::VARCHAR = 'all' OR status = coalesce($status::VARCHAR, 'open'))"
                " ORDER BY created_at DESC, alert_id", ("dataset", "status")),
+        Report("model_costs", "Quality against cost per model version: held-out F1 and "
+               "accuracy, training cost (CPU, wall, memory), serving CPU and money per 1000 "
+               "predictions (pass cpu_hour_price and gb_hour_price for money).",
+               _MODEL_COSTS, ("dataset", "cpu_hour_price", "gb_hour_price")),
         Report("nights", "Nightly runs: each stage's outcome and duration.",
                "SELECT night_date, dataset, stage, status, started_at, finished_at,"
                " duration_seconds, detail, error FROM nightly_runs WHERE " + _DATASET +

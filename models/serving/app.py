@@ -27,6 +27,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from models.serving import metrics
 from models.serving.config import ServingConfig
+from models.serving.costs import CostMeter
+from models.serving.costs import clock as cpu_clock
 from models.serving.edges import (
     BadBody,
     BodyTooLarge,
@@ -74,10 +76,12 @@ def create_app(config: ServingConfig | None = None, store: ModelStore | None = N
                                     flush_seconds=config.flush_seconds)
     store = store or ModelStore(config.datasets, poll_seconds=config.poll_seconds,
                                 on_refused=_land_refusal)
+    costs = CostMeter()
     store.refresh()
     if config.background:
         store.start()
         predictions_log.start()
+        costs.start()
 
     app = OpenAPI(__name__, info=Info(title="overnight serving API", version="1"),
                   validation_error_status="422", validation_error_model=ApiError,
@@ -87,14 +91,16 @@ def create_app(config: ServingConfig | None = None, store: ModelStore | None = N
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     edges = EdgeSettings()
     app.extensions["overnight"] = {"store": store, "log": predictions_log, "config": config,
-                                   "edges": edges}
-    ctx = RouteContext(store=store, log=predictions_log, config=config, edges=edges)
+                                   "edges": edges, "costs": costs}
+    ctx = RouteContext(store=store, log=predictions_log, config=config, edges=edges,
+                       costs=costs)
     LIVE_APPS.append(app)
 
     @app.before_request
     def check_request() -> Response | None:
         """Authentication of admin calls first, then the body: size, JSON, nesting, shape."""
         g.started = time.perf_counter()
+        g.cpu_started = cpu_clock()         # the request's CPU seconds (models.serving.costs)
         supplied = request.headers.get("X-Request-ID", "")
         g.request_id = supplied if REQUEST_ID.match(supplied) else uuid.uuid4().hex
         if request.path.startswith("/v1/admin/") and (refused := admin.refusal()) is not None:

@@ -25,6 +25,7 @@ def _worker_exit(server: Any, worker: Any) -> None:
     for instance in serving_app.LIVE_APPS:
         instance.extensions["overnight"]["store"].stop()
         instance.extensions["overnight"]["log"].close()
+        instance.extensions["overnight"]["costs"].close()
 
 
 def _child_exit(server: Any, worker: Any) -> None:
@@ -87,8 +88,10 @@ def prepare_metrics_dir() -> str:
 def serve(config: ServingConfig, *, host: str = "127.0.0.1", port: int = 8000,
           workers: int = 2, threads: int = 8) -> None:
     """Run the API under gunicorn until SIGTERM / SIGINT (blocks)."""
+    from models.serving.costs import interval_seconds
     from models.serving.wal import log_settings
 
     log_settings()          # a wrong OVERNIGHT_LOG_* is one line now, not a worker crash loop
+    interval_seconds()      # and so is a wrong OVERNIGHT_COST_INTERVAL_SECONDS
     prepare_metrics_dir()
     ServingApplication(config, gunicorn_options(host, port, workers, threads)).run()

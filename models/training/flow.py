@@ -28,7 +28,10 @@ and `join`, and `end` imports nothing but Metaflow. This module is what each tas
 first, so it imports Metaflow and nothing heavy; each step imports what it needs
 (`models.training.steps.import_for`) before its work is timed. Each task records
 `work_seconds`, the seconds of its step's work after those imports, so a benchmark can tell
-work from orchestration (process start, imports, artifact persistence).
+work from orchestration (process start, imports, artifact persistence). Each task also keeps
+what its process cost the machine (`models.training.costs.task_cost`: CPU seconds, wall time,
+peak memory, imports included), and `join` stores them per branch and in total
+(`training_costs`).
 
     python -m models.training.flow run --dataset customer --trials 20 --max-workers 2
 """
@@ -56,6 +59,8 @@ from metaflow import (  # type: ignore[attr-defined]
     retry,
     step,
 )
+
+from models.training.costs import task_cost  # imports the standard library only
 
 
 class TrainingFlow(FlowSpec):
@@ -109,6 +114,7 @@ class TrainingFlow(FlowSpec):
         self.data = split_data(self.frame, self.spec, test_size=self.test_size, seed=self.seed)
         self.candidates = list(self.plan["algorithms"])
         self.work_seconds = time.perf_counter() - started
+        self.start_cost = task_cost("start")
         self.next(self.train, foreach="candidates")
 
     @catch(var="failure", print_exception=False)
@@ -122,18 +128,25 @@ class TrainingFlow(FlowSpec):
         import_for("train")
         started = time.perf_counter()
         self.algorithm = self.input
-        if self.algorithm == self.fail_algorithm:
-            raise RuntimeError(f"failure drill: {self.algorithm} configured to raise")
-        if self.algorithm == self.flaky_algorithm and current.retry_count == 0:
-            raise RuntimeError(f"failure drill: {self.algorithm} fails on its first attempt")
-        self.attempts = current.retry_count + 1
-        self.result, self.tuning = train_branch(
-            self.spec, self.data, self.algorithm, imbalance=self.plan["imbalance"],
-            optimize=self.optimize, trials=self.trials, time_budget=self.time_budget,
-            cv_folds=self.cv_folds, seed=self.seed, n_jobs=self.n_jobs,
-            storage=self.optuna_storage or None,
-            study_name=f"{self.dataset}-{current.run_id}-{self.algorithm}",
-            text_stats=self.text_stats)
+        failed = True
+        try:
+            if self.algorithm == self.fail_algorithm:
+                raise RuntimeError(f"failure drill: {self.algorithm} configured to raise")
+            if self.algorithm == self.flaky_algorithm and current.retry_count == 0:
+                raise RuntimeError(f"failure drill: {self.algorithm} fails on its first attempt")
+            self.attempts = current.retry_count + 1
+            self.result, self.tuning = train_branch(
+                self.spec, self.data, self.algorithm, imbalance=self.plan["imbalance"],
+                optimize=self.optimize, trials=self.trials, time_budget=self.time_budget,
+                cv_folds=self.cv_folds, seed=self.seed, n_jobs=self.n_jobs,
+                storage=self.optuna_storage or None,
+                study_name=f"{self.dataset}-{current.run_id}-{self.algorithm}",
+                text_stats=self.text_stats)
+            failed = False
+        finally:      # a failed branch that @catch keeps still shows what it burned
+            self.branch_cost = task_cost("train", self.algorithm,
+                                         attempts=current.retry_count + 1,
+                                         status="failed" if failed else "ok")
         self.work_seconds = time.perf_counter() - started
         self.next(self.join)
 
@@ -141,6 +154,7 @@ class TrainingFlow(FlowSpec):
     def join(self, inputs):
         """Collect the branches, record failures, rank, refit, report and register."""
         from models.learning.fit import refit_full, summarise_candidates
+        from models.training.costs import record_costs
         from models.training.steps import import_for, last_line, register_run, write_reports
 
         import_for("join")
@@ -177,6 +191,10 @@ class TrainingFlow(FlowSpec):
             reports=self.reports, seed=self.seed, started_at=self.started_at,
             refit=self.refit, conformal=self.conformal)
         self.work_seconds = time.perf_counter() - started
+        self.costs = record_costs(self.pathspec, self.model_version, self.dataset,
+                                  [first.start_cost, *(getattr(i, "branch_cost", None)
+                                                       for i in inputs)],
+                                  task_cost("join"))
         self.next(self.end)
 
     @step

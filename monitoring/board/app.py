@@ -22,6 +22,7 @@ PAGES = (
     ("predictions.py", "Predictions", ":material/batch_prediction:"),
     ("ab.py", "A/B tests", ":material/compare_arrows:"),
     ("explanation.py", "Explanation", ":material/psychology:"),
+    ("costs.py", "Costs", ":material/payments:"),
     ("alerts.py", "Alerts", ":material/notifications:"),
 )
 

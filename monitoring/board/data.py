@@ -30,6 +30,7 @@ from monitoring.board.access import (
 )
 from monitoring.board.queries.ab import ABVerdicts, ab_verdicts
 from monitoring.board.queries.alerts import alerts, filter_alerts
+from monitoring.board.queries.costs import Costs, costs
 from monitoring.board.queries.drift import (
     P_VALUE_METHODS,
     Drift,
@@ -94,12 +95,13 @@ from warehouse.nights import STAGES
 __all__ = [
     "ALIASES", "BUSY_MESSAGE", "BUSY_WAIT_SECONDS", "CONFIDENCE_BUCKETS", "FIRST_RUN_COMMAND",
     "P_VALUE_METHODS", "ROLES", "SCHEMA_VERSION", "SIGNIFICANCE_LEVEL", "STAGES",
-    "ABVerdicts", "BoardState", "BoardUnavailable", "Drift", "Filters", "Lineage", "Models",
-    "Nights",
+    "ABVerdicts", "BoardState", "BoardUnavailable", "Costs", "Drift", "Filters", "Lineage",
+    "Models", "Nights",
     "NoWarehouse", "Overview", "Performance", "Predictions", "WarehouseBusy",
     "ab_verdicts", "alerts", "alias_history", "aliases", "board_state", "champion_switches",
     "champions",
-    "class_distribution", "confidence_histogram", "daily_performance", "decisions", "drift",
+    "class_distribution", "confidence_histogram", "costs", "daily_performance", "decisions",
+    "drift",
     "drift_columns", "drift_trend", "expand_triggers", "filter_alerts", "first_run_message",
     "freshness", "inline_images", "is_free", "last_nights", "leaderboard", "lineage",
     "lineage_dot", "metrics_from_counts", "models", "night_runs", "nights",

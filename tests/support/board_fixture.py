@@ -76,6 +76,7 @@ def add_served_predictions() -> None:
                                json=records("customer", 10, seed=start))
         assert response.status_code == 200, response.json
     app.extensions["overnight"]["log"].close()
+    app.extensions["overnight"]["costs"].close()        # the worker's serving costs, landed
     collect_serving_logs()
 
 

@@ -31,7 +31,7 @@ from tests.support.board_fixture import (
 
 pytestmark = pytest.mark.slow
 PAGES = ("overview", "nights", "performance", "drift", "models", "predictions", "ab", "alerts",
-         "explanation")
+         "explanation", "costs")
 EVERYTHING = data.Filters()
 
 

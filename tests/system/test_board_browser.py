@@ -31,7 +31,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 PAGES = (("", "Overview", True), ("nights", "Nights", False),
          ("performance", "Performance", True), ("drift", "Drift", True),
          ("models", "Models", True), ("predictions", "Predictions", False),
-         ("ab", "A/B tests", True), ("alerts", "Alerts", False))
+         ("ab", "A/B tests", True), ("alerts", "Alerts", False), ("costs", "Costs", True))
 # Pages opened while a writer holds the warehouse (they share the busy path of `ui.start`;
 # each view waits a few seconds, so not all seven).
 BUSY_PAGES = tuple(p for p in PAGES if p[1] in ("Overview", "Nights", "Drift", "Models"))

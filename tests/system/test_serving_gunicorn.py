@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,14 @@ def test_load_with_a_held_warehouse_and_a_mid_way_promotion_loses_nothing(server
     assert len(rows) == len(ids) and {r[0] for r in rows} == set(ids)
     by_id = dict(rows)
     assert all(by_id[prediction_id] == version for _, _, prediction_id, version in flat)
+    # each worker landed its serving cost per model version (issue 21), the last at its exit
+    with connect(read_only=True) as con:
+        costs = dict(con.execute("SELECT model_version, sum(predictions) FROM serving_costs"
+                                 " GROUP BY ALL").fetchall())
+        workers = con.execute("SELECT count(DISTINCT worker), min(cpu_seconds)"
+                              " FROM serving_costs").fetchone()
+    assert costs == dict(Counter(version for _, _, _, version in flat))
+    assert workers is not None and workers[0] == 2 and workers[1] > 0
     assert collect_serving_logs()["predictions"] == 0          # nothing twice
 
 

@@ -73,7 +73,13 @@ def test_customer_run_with_failed_and_flaky_branches(trained_home: Path) -> None
                                    " WHERE run_id = ?", [outcome.pathspec]).fetchall())
         batches = con.execute("SELECT training_batches, winner_version FROM training_runs"
                               " WHERE run_id = ?", [outcome.pathspec]).fetchone()
+        costs = {r[0]: r[1:] for r in con.execute(
+            "SELECT branch, status, attempts, cpu_seconds FROM training_costs"
+            " WHERE run_id = ? AND step = 'train'", [outcome.pathspec]).fetchall()}
     assert results["gradient_boosting"] == "failed"
+    # the cost of every branch (issue 21): the failed one kept by @catch, the retried one
+    assert set(costs) == set(results) and costs["gradient_boosting"][:2] == ("failed", 2)
+    assert costs["knn"][:2] == ("ok", 2) and all(c[2] > 0 for c in costs.values())
     assert {results[a] for a in ("logistic_regression", "random_forest", "knn", "dummy")} == {
         "ok"}
     assert batches == (["customer-2026-08-01", "customer-2026-08-02"], outcome.model_version)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from models.serving.batching import SharedScorer
 from models.serving.config import ServingConfig
+from models.serving.costs import CostMeter
 from models.serving.edges import EdgeSettings
 from models.serving.errors import ApiError, error
 from models.serving.logs import PredictionLog
@@ -34,6 +35,7 @@ class RouteContext:
     config: ServingConfig
     edges: EdgeSettings
     scorer: SharedScorer = field(default_factory=SharedScorer)
+    costs: CostMeter | None = None       # CPU seconds per model version (models.serving.costs)
 
 
 def validation_failed(exc: ValidationError) -> Response:

@@ -27,6 +27,7 @@ from models.data.spec import DatasetSpec
 from models.evaluation.conformal import ConformalRule
 from models.serving import metrics
 from models.serving.columnar import ColumnChecker, validated_frame
+from models.serving.costs import clock as cpu_clock
 from models.serving.errors import error
 from models.serving.explaining import explain_records
 from models.serving.logs import LogRefused
@@ -105,12 +106,17 @@ def score(ctx: RouteContext, dataset: str, frame: pd.DataFrame, explain: bool) -
     blocks = [log_block(scored, frame, answering.spec, ids=ids,
                         model_version=answering.model_version, alias=answering.alias,
                         role="served", request_id=g.request_id, latency_ms=latency)]
+    shadow_cpu = 0.0
     if traffic.shadow and challenger is not None and answering is champion:
+        shadow_started = cpu_clock()
         shadow = ctx.scorer.score(challenger.model, frame, challenger.spec,
                                   ConformalRule.from_card(challenger.card))
         blocks.append(log_block(shadow, frame, challenger.spec, ids=new_prediction_ids(count),
                                 model_version=challenger.model_version, alias="challenger",
                                 role="shadow", request_id=g.request_id))
+        shadow_cpu = cpu_clock() - shadow_started
+        if ctx.costs is not None:
+            ctx.costs.record(dataset, challenger.model_version, count, shadow_cpu)
     try:                    # on disk before the answer leaves, or no answer
         ctx.log.append_blocks(blocks)
     except LogRefused as refused:
@@ -122,9 +128,13 @@ def score(ctx: RouteContext, dataset: str, frame: pd.DataFrame, explain: bool) -
     names = scored.class_names()
     for name, times in Counter(names).items():
         metrics.PREDICTIONS.labels(dataset, answering.model_version, name, "served").inc(times)
-    return jsonify({"request_id": g.request_id, "dataset": dataset,
-                              "predictions": answers(scored, names, ids, answering.model_version,
-                                                     answering.alias, explanations)})
+    answered = jsonify({"request_id": g.request_id, "dataset": dataset,
+                        "predictions": answers(scored, names, ids, answering.model_version,
+                                               answering.alias, explanations)})
+    if ctx.costs is not None:     # the request's CPU from its first hook to its encoded answer
+        ctx.costs.record(dataset, answering.model_version, count,
+                         cpu_clock() - g.cpu_started - shadow_cpu)
+    return answered
 
 
 def answers(scored: Scored, names: list[str], ids: list[str], model_version: str, alias: str,
