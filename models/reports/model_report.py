@@ -486,10 +486,9 @@ def leaderboard_table(leaderboard: Sequence[Mapping[str, Any]]) -> list[dict[str
 
 
 IMBALANCE_INTRO = (
-    "Each algorithm of this run under its own imbalance technique (run's choice) and the "
-    "others compared, refitted with the parameters its tuning chose and scored on the same "
-    "held-out rows: overall, then recall and F1 of every class. The compared fits are "
-    "evidence, not candidates: the leaderboard above is what selection saw.")
+    "Each algorithm of this run under its planned imbalance technique and the compared ones "
+    "(the same parameters, candidates of the leaderboard above; rank: their place there), "
+    "scored on the same held-out rows: overall, then recall and F1 of every class.")
 
 
 LEADERBOARD_INTRO = ("The candidates compared in this run. Performance first: a candidate whose "

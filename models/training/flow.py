@@ -123,7 +123,7 @@ class TrainingFlow(FlowSpec):
     @step
     def train(self):
         """Tune (optionally) and fit one algorithm; its result stays a Metaflow artifact."""
-        from models.training.steps import import_for, train_branch
+        from models.training.steps import import_for, train_alternatives, train_branch
 
         import_for("train")
         started = time.perf_counter()
@@ -142,6 +142,11 @@ class TrainingFlow(FlowSpec):
                 storage=self.optuna_storage or None,
                 study_name=f"{self.dataset}-{current.run_id}-{self.algorithm}",
                 text_stats=self.text_stats)
+            self.alternatives, self.alternative_failures = [], []
+            if self.plan.get("compare_imbalance"):
+                self.alternatives, self.alternative_failures = train_alternatives(
+                    self.spec, self.data, self.result, cv_folds=self.cv_folds, seed=self.seed,
+                    n_jobs=self.n_jobs, text_stats=self.text_stats)
             failed = False
         finally:      # a failed branch that @catch keeps still shows what it burned
             self.branch_cost = task_cost("train", self.algorithm,
@@ -164,9 +169,12 @@ class TrainingFlow(FlowSpec):
         self.spec, self.data, self.frame = first.spec, first.data, first.frame
         self.training_batches, self.plan, self.started_at = (
             first.training_batches, first.plan, first.started_at)
-        self.results = [i.result for i in inputs if getattr(i, "failure", None) is None]
+        ok = [i for i in inputs if getattr(i, "failure", None) is None]
+        self.results = [result for i in ok
+                        for result in (i.result, *getattr(i, "alternatives", []))]
         self.failures = [{"algorithm": i.algorithm, "error": last_line(i.failure)}
                          for i in inputs if getattr(i, "failure", None) is not None]
+        self.failures += [f for i in ok for f in getattr(i, "alternative_failures", [])]
         self.tunings = {i.algorithm: i.tuning for i in inputs
                         if getattr(i, "failure", None) is None and i.tuning is not None}
         self.summary = summarise_candidates(self.results, self.data, cv_folds=self.cv_folds)

@@ -169,7 +169,10 @@ def plan_algorithms(spec: DatasetSpec, n_rows: int, algorithms: str = "",
         else:
             chosen = "none"
         per_algorithm[name] = chosen
-    return {"algorithms": names, "imbalance": per_algorithm}
+    # imbalanced data with no strategy imposed: each branch also fits the compared strategies
+    # (models/learning/imbalance_comparison.py), candidates of the same leaderboard
+    return {"algorithms": names, "imbalance": per_algorithm,
+            "compare_imbalance": bool(imbalanced and not imbalance)}
 
 
 def train_branch(spec: DatasetSpec, split: Split, algorithm: str, *,
@@ -216,6 +219,32 @@ def train_branch(spec: DatasetSpec, split: Split, algorithm: str, *,
     return result, summary
 
 
+def train_alternatives(spec: DatasetSpec, split: Split, result: CandidateResult, *,
+                       cv_folds: int = 3, seed: int = 0, n_jobs: int = 1,
+                       text_stats: bool = False
+                       ) -> tuple[list[CandidateResult], list[dict[str, str]]]:
+    """The branch's algorithm, with the parameters its tuning chose, under the other compared
+    imbalance strategies (`fit_alternatives`): more candidates, and the ones that failed."""
+    from threadpoolctl import threadpool_limits
+
+    from models.learning.catalogue import get_algorithm
+    from models.learning.fit import make_model
+    from models.learning.imbalance_comparison import fit_alternatives
+
+    fixed = {"n_jobs": n_jobs} if "n_jobs" in get_algorithm(result.algorithm).defaults else {}
+
+    def make(params: dict[str, Any], strategy: str) -> Any:
+        return make_model(spec, result.algorithm, {**params, **fixed}, imbalance=strategy,
+                          seed=seed, text_stats=text_stats)
+
+    with threadpool_limits(limits=max(n_jobs, 1)):
+        fitted, failed = fit_alternatives(spec, split, result, cv_folds=cv_folds, seed=seed,
+                                          make=make)
+    for candidate in fitted:
+        candidate.model_params = result.params  # type: ignore[attr-defined]
+    return fitted, failed
+
+
 def selection_folds_are_tuning_folds(split: Split, cv_folds: int) -> bool:
     """Whether selection scores candidates on the very folds tuning used.
 
@@ -245,6 +274,7 @@ def write_reports(spec: DatasetSpec, split: Split, summary: RunSummary,
                   failures: list[dict[str, Any]], training_batches: list[str], pathspec: str,
                   seed: int, conformal: ConformalReview | None = None) -> dict[str, str]:
     """The winner's model report and the run's production report, under reports/models."""
+    from models.learning.imbalance_comparison import imbalance_table
     from models.reports.model_report import build_model_report, leaderboard_table
     from models.reports.production import production_report
     from warehouse import get_settings
@@ -259,7 +289,7 @@ def write_reports(spec: DatasetSpec, split: Split, summary: RunSummary,
         fits=fits_note(split, winner, left_out=conformal.n_left_out if conformal else 0),
         title=f"{spec.name}: {winner.name} ({pathspec})", conformal=conformal,
         vectorisers=run_vectoriser_comparison(spec, split, seed),
-        comparison=run_imbalance_comparison(spec, split, summary, seed))
+        comparison=imbalance_table(spec, summary.results, summary.leaderboard))
     production_html = production_report(
         spec=spec, winner={**winner.summary(), "name": winner.name},
         leaderboard=summary.leaderboard, failures=failures, significance=summary.significance,
@@ -268,20 +298,6 @@ def write_reports(spec: DatasetSpec, split: Split, summary: RunSummary,
              "n_train": len(split.x_train), "n_test": len(split.x_test), "seed": seed},
         out_dir=out_dir)
     return {"model_report": str(model_html), "production_report": str(production_html)}
-
-
-def run_imbalance_comparison(spec: DatasetSpec, split: Split, summary: RunSummary,
-                             seed: int) -> Any:
-    """On imbalanced data (a class under `IMBALANCED_SHARE`, declared or in the window), each
-    algorithm of the run under its own and at least two other imbalance strategies, on the
-    run's split (`compare_imbalance`); None otherwise."""
-    _, y = split.all_rows()
-    shares = spec.class_shares or y.astype(str).value_counts(normalize=True).to_dict()
-    if not any(share < IMBALANCED_SHARE for share in shares.values()):
-        return None
-    from models.learning.imbalance_comparison import compare_imbalance
-
-    return compare_imbalance(spec, split, summary.results, seed=seed)
 
 
 def run_vectoriser_comparison(spec: DatasetSpec, split: Split, seed: int) -> Any:

@@ -77,3 +77,32 @@ def test_two_processes_share_one_optuna_study(tmp_path: Path) -> None:
         assert proc.returncode == 0, err
     study = optuna.load_study(study_name="shared", storage=storage)
     assert len(study.trials) == 8     # both workers' trials landed in the one study
+
+
+def test_imbalanced_data_compares_three_strategies_per_algorithm_as_candidates() -> None:
+    """Each algorithm of an imbalanced run gets its planned strategy and the compared ones,
+    fitted with the same parameters, cross-validated and scored like any candidate; the
+    report's table is made of them, per class and overall."""
+    from models.learning.fit import fit_candidate
+    from models.learning.imbalance_comparison import fit_alternatives, imbalance_table
+
+    plan = plan_algorithms(medical.SPEC, 2000)
+    assert plan["compare_imbalance"] is True
+    assert plan_algorithms(medical.SPEC, 2000, "", "smote")["compare_imbalance"] is False
+    assert plan_algorithms(customer.SPEC, 2000)["compare_imbalance"] is False
+    frame = medical.generate(date(2026, 3, 1), 900, 4)
+    split = split_data(frame, medical.SPEC, seed=0)
+    own = plan["imbalance"]["logistic_regression"]
+    first = fit_candidate(medical.SPEC, split, "logistic_regression", params={"C": 2.0},
+                          imbalance=own, cv_folds=3)
+    others, failed = fit_alternatives(medical.SPEC, split, first, cv_folds=3, seed=0)
+    assert failed == []
+    assert [o.imbalance for o in others] == ["smote", "threshold_f1"]
+    assert all(o.params == {"C": 2.0} and len(o.cv_scores) == len(first.cv_scores)
+               for o in others)
+    table = imbalance_table(medical.SPEC, [first, *others])
+    assert table is not None and len(table) == 3
+    assert {f"recall {c}" for c in medical.SPEC.classes} <= set(table.columns)
+    smote = table[table["imbalance"] == "smote"].iloc[0]
+    assert smote["f1_macro"] == round(others[0].metrics["f1_macro"], 3)
+    assert imbalance_table(medical.SPEC, [first]) is None     # one strategy: nothing compared
