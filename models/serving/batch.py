@@ -26,7 +26,6 @@ from pydantic import BaseModel, ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from models.data.spec import DatasetSpec
-from models.evaluation.conformal import ConformalRule
 from models.registry import manifest
 from models.serving.columnar import ColumnChecker
 from models.serving.csv_escape import CSV_QUOTING, escape_frame
@@ -257,7 +256,7 @@ def score_file(dataset: str, source: Path, out: Path, *, chunk_rows: int = 50_00
         raise BatchScoringError(f"input file {source} does not exist")
     champion = current_champion(dataset)
     spec = champion.spec
-    rule = ConformalRule.from_card(champion.card)     # None: an older model, old review rule
+    rule = champion.conformal         # None: an older model, old review rule
     record = record_model(spec)
     checker = ColumnChecker(spec)
     run_id = f"batch-{uuid.uuid4().hex[:12]}"

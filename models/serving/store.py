@@ -27,6 +27,7 @@ from pydantic import BaseModel
 
 from models.data.datasets import BUILTIN, builtin
 from models.data.spec import DatasetSpec
+from models.evaluation.conformal import ConformalError, ConformalRule
 from models.registry import legacy_names, manifest, signing
 from models.registry.artifacts import REFERENCE_FILE
 from models.serving.schemas import record_model
@@ -51,6 +52,9 @@ class LoadedModel:
     spec: DatasetSpec
     card: dict[str, Any]
     artifact_path: Path
+    # the conformal review rule of its card (None: a model from before, the old threshold),
+    # read once at load, where a malformed entry refuses the artifact
+    conformal: ConformalRule | None = None
     _reference: dict[str, Any] | None = field(default=None, repr=False)
 
     def reference(self) -> dict[str, Any]:
@@ -88,8 +92,12 @@ def load_verified(dataset: str, alias: str, entry: dict[str, Any]) -> LoadedMode
         model = legacy_names.unpickle(data)
     except Exception as error:
         raise RefusedArtifact(f"artifact of {version} could not be loaded: {error}") from error
+    try:
+        rule = ConformalRule.from_card(card)
+    except ConformalError as error:
+        raise RefusedArtifact(f"{alias} of {dataset}: {error}") from error
     return LoadedModel(dataset, alias, version, hashlib.sha256(data).hexdigest(), model,
-                       DatasetSpec.model_validate(card["input_schema"]), card, path)
+                       DatasetSpec.model_validate(card["input_schema"]), card, path, rule)
 
 
 def _entry_fingerprint(entry: dict[str, Any]) -> tuple[Any, ...]:

@@ -24,7 +24,6 @@ from flask_openapi3 import OpenAPI
 from pydantic import BaseModel, RootModel, ValidationError
 
 from models.data.spec import DatasetSpec
-from models.evaluation.conformal import ConformalRule
 from models.serving import metrics
 from models.serving.columnar import ColumnChecker, validated_frame
 from models.serving.costs import clock as cpu_clock
@@ -99,8 +98,7 @@ def score(ctx: RouteContext, dataset: str, frame: pd.DataFrame, explain: bool) -
                          "field": "explain", "problem": "send fewer records, or ask "
                          "without explain=true (OVERNIGHT_EXPLAIN_MAX_RECORDS sets "
                          "the limit)"}])
-    scored = ctx.scorer.score(answering.model, frame, answering.spec,
-                              ConformalRule.from_card(answering.card))
+    scored = ctx.scorer.score(answering.model, frame, answering.spec, answering.conformal)
     ids = new_prediction_ids(count)
     latency = (time.perf_counter() - g.started) * 1000
     blocks = [log_block(scored, frame, answering.spec, ids=ids,
@@ -110,7 +108,7 @@ def score(ctx: RouteContext, dataset: str, frame: pd.DataFrame, explain: bool) -
     if traffic.shadow and challenger is not None and answering is champion:
         shadow_started = cpu_clock()
         shadow = ctx.scorer.score(challenger.model, frame, challenger.spec,
-                                  ConformalRule.from_card(challenger.card))
+                                  challenger.conformal)
         blocks.append(log_block(shadow, frame, challenger.spec, ids=new_prediction_ids(count),
                                 model_version=challenger.model_version, alias="challenger",
                                 role="shadow", request_id=g.request_id))
