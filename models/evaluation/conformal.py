@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 
 CARD_KEY = "conformal"
@@ -126,13 +127,45 @@ def lac_scores(model: Any, x: pd.DataFrame, y: pd.Series, error_rate: float) -> 
     known = np.isin(labels, np.asarray(model.classes_).astype(str))
     scores = np.ones(len(labels))
     if known.any():
-        mapie = SplitConformalClassifier(estimator=model, confidence_level=1 - error_rate,
+        mapie = SplitConformalClassifier(estimator=_Probabilities(model.classes_),
+                                         confidence_level=1 - error_rate,
                                          conformity_score=METHOD, prefit=True)
         with warnings.catch_warnings():      # a small half may lack a rare class: expected
             warnings.filterwarnings("ignore", message=".*conformalization dataset has less")
-            mapie.conformalize(x[known], labels[known])
+            mapie.conformalize(np.asarray(model.predict_proba(x[known]), dtype=float),
+                               labels[known])
         scores[known] = np.asarray(mapie.conformity_scores, dtype=float).ravel()
     return scores
+
+
+class _Probabilities(ClassifierMixin, BaseEstimator):
+    """A prefitted classifier whose input is another model's probability matrix.
+
+    Why: LAC scores depend on the probabilities only, and MAPIE probes a prefitted estimator
+    by predicting a row of numpy zeros of `n_features_in_` columns. Our models take frames
+    with named columns (a threshold-tuned wrapper reports its raw feature count), so the
+    probe fails on them; handing MAPIE the probabilities keeps its arithmetic and its checks.
+    """
+
+    def __init__(self, classes: Any = None) -> None:
+        self.classes = classes
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.asarray(self.classes)
+
+    @property
+    def n_features_in_(self) -> int:
+        return len(self.classes_)
+
+    def fit(self, x: Any, y: Any) -> _Probabilities:
+        return self
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        return np.asarray(x, dtype=float)
+
+    def predict(self, x: Any) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(x), axis=1)]
 
 
 def calibrate(model: Any, x_cal: pd.DataFrame, y_cal: pd.Series, error_rate: float

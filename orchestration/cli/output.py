@@ -31,7 +31,10 @@ def print_frame(frame: pd.DataFrame, fmt: OutputFormat, title: str | None = None
     if fmt is OutputFormat.csv:
         frame.to_csv(sys.stdout, index=False)
     elif fmt is OutputFormat.json:
-        sys.stdout.write(frame.to_json(orient="records", date_format="iso", default_handler=str))
+        # pandas rounds to 10 significant digits by default; 15 keeps what the warehouse holds
+        # (a consumer comparing with the board or DuckDB must see the same figure)
+        sys.stdout.write(frame.to_json(orient="records", date_format="iso", default_handler=str,
+                                       double_precision=15))
         sys.stdout.write("\n")
     else:
         table = Table(title=title, show_lines=False)

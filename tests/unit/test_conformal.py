@@ -89,6 +89,26 @@ def test_our_sets_are_mapies_predict_set(digits, error_rate) -> None:
     np.testing.assert_array_equal(ours, theirs[:, :, 0])
 
 
+@pytest.mark.parametrize("strategy", ["threshold_f1", "cost_sensitive"])
+def test_decision_rule_wrappers_on_named_columns_calibrate(strategy) -> None:
+    # CI caught this in a real medical night: MAPIE probes a prefitted model with a numpy row
+    # of `n_features_in_` zeros, which a wrapper over a frame-typed pipeline cannot take;
+    # the calibration now hands MAPIE the probabilities, so any model that scores frames works
+    spec = builtin("medical").spec
+    split = split_data(sample("medical", 600, seed=5), spec, seed=6)
+    winner = fit_candidate(spec, split, "logistic_regression", imbalance=strategy, cv_folds=0)
+    x_cal, y_cal, x_eval, _ = calibration_part(split.x_test, split.y_test)
+    rule = calibrate(winner.model, x_cal, y_cal, 0.1)
+    assert rule is not None and rule.n_calibration == len(y_cal)
+    # the same threshold as LAC computed by hand: 1 - p(true class), its conformal quantile
+    proba = winner.model.predict_proba(x_cal)
+    true = np.searchsorted(np.asarray(winner.model.classes_).astype(str), y_cal.astype(str))
+    assert rule.threshold == pytest.approx(
+        conformal_quantile(1 - proba[np.arange(len(true)), true], 0.1))
+    assert rule.sets(winner.model.predict_proba(x_eval)).shape == (len(x_eval),
+                                                                   len(spec.classes))
+
+
 def test_quantile_is_the_split_conformal_order_statistic() -> None:
     scores = np.arange(1, 20) / 20            # 19 scores: rank ceil(20 * 0.9) = 18
     assert conformal_quantile(scores, 0.1) == pytest.approx(18 / 20)
