@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +214,36 @@ def _append(frame: pd.DataFrame, **added: Any) -> pd.DataFrame:
     return out
 
 
+def _land_log(block: Callable[[], dict[str, Any]]) -> None:
+    land_prediction_block(block())
+
+
+class _Background:
+    """One worker thread per named lane, each with at most one job waiting: `submit` first
+    waits for the lane's previous job (so its error surfaces at once, and memory stays
+    bounded), `wait` for every lane's last one."""
+
+    def __init__(self, lanes: tuple[str, ...]) -> None:
+        self._pools = {lane: ThreadPoolExecutor(1, thread_name_prefix=f"overnight-batch-{lane}")
+                       for lane in lanes}
+        self._pending: dict[str, Future[None]] = {}
+
+    def submit(self, lane: str, fn: Callable[..., None], *args: Any) -> None:
+        previous = self._pending.pop(lane, None)
+        if previous is not None:
+            previous.result()
+        self._pending[lane] = self._pools[lane].submit(fn, *args)
+
+    def wait(self) -> None:
+        while self._pending:
+            self._pending.popitem()[1].result()
+
+    def stop(self) -> None:
+        """Let running jobs end (never leave a thread writing a file being removed)."""
+        for pool in self._pools.values():
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
 def rejects_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.rejects{out.suffix}")
 
@@ -263,6 +295,10 @@ def score_file(dataset: str, source: Path, out: Path, *, chunk_rows: int = 50_00
     scored_out, rejects_out = _Writer(out, raw=raw), _Writer(rejects_path(out), raw=raw)
     started = time.perf_counter()
     first_row = 0
+    # Writing a chunk's answers and landing its log rows (Arrow and Parquet work, which
+    # releases the GIL) overlap with reading and scoring the next chunk: one thread for each,
+    # at most one chunk waiting for each, so memory stays bounded by a few chunks.
+    background = _Background(("output", "log") if log_predictions else ("output",))
     try:
         with Progress(TextColumn(f"scoring {source.name}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), disable=not progress) as bar:
@@ -299,18 +335,21 @@ def score_file(dataset: str, source: Path, out: Path, *, chunk_rows: int = 50_00
                         for j, name in enumerate(spec.classes)})
                     if explain:
                         result = _append(result, explanation=explained_json(champion, features))
-                    scored_out.write(result)
+                    background.submit("output", scored_out.write, result)
                     if log_predictions:
-                        land_prediction_block(log_block(
-                            scored, features, spec, ids=ids,
+                        background.submit("log", _land_log, partial(
+                            log_block, scored, features, spec, ids=ids,
                             model_version=champion.model_version, alias="champion",
                             role="batch", request_id=run_id, source_file=source.name))
                 first_row += len(chunk)
                 bar.advance(task, len(chunk))
+            background.wait()
     except BaseException:
+        background.stop()
         scored_out.abort()
         rejects_out.abort()
         raise
+    background.stop()
     output = scored_out.commit(keep_empty=True)
     assert output is not None
     rejected = rejects_out.rows

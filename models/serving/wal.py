@@ -48,6 +48,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from models.serving.json_columns import JsonObjectColumn
 from warehouse.errors import OvernightError
 
 log = logging.getLogger(__name__)
@@ -192,35 +193,37 @@ def _block_rows(block: dict[str, Any]) -> list[dict[str, Any]]:
             for i, values in enumerate(inputs)]
 
 
-def _block_columns(block: dict[str, Any], columns: dict[str, list[Any]]) -> None:
-    """Extend `columns` with one block's rows."""
-    block = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in block.items()}
-    inputs = {k: v.tolist() if isinstance(v, np.ndarray) else v
-              for k, v in block["inputs"].items()}
+def _block_columns(block: dict[str, Any], columns: dict[str, list[Any]],
+                   probabilities: JsonObjectColumn, inputs: JsonObjectColumn) -> None:
+    """Extend `columns` with one block's rows, and the JSON columns with its values."""
     n = len(block["prediction_id"])
-    classes, names = block["classes"], list(inputs)
-    if isinstance(block["predicted_at"], str):
-        block["predicted_at"] = datetime.fromisoformat(block["predicted_at"])
+    at = block["predicted_at"]
     for key in BLOCK_LISTS:
-        columns[key].extend(block[key])
+        values = block[key]
+        columns[key].extend(values.tolist() if isinstance(values, np.ndarray) else values)
     for key in BLOCK_SCALARS:
-        columns[key].extend([block[key]] * n)
-    columns["probabilities"].extend(orjson.dumps(dict(zip(classes, p, strict=True))).decode()
-                                    for p in block["probabilities"])
-    columns["inputs"].extend(orjson.dumps(dict(zip(names, values, strict=True)),
-                                          default=str).decode()
-                             for values in zip(*(inputs[k] for k in names), strict=True))
+        columns[key].extend([datetime.fromisoformat(at) if key == "predicted_at"
+                             and isinstance(at, str) else block[key]] * n)
+    proba = np.asarray(block["probabilities"], dtype=float).reshape(n, len(block["classes"]))
+    probabilities.add(block["classes"], [np.ascontiguousarray(c) for c in proba.T], n)
+    inputs.add(list(block["inputs"]), list(block["inputs"].values()), n)
 
 
 def blocks_table(blocks: list[dict[str, Any]]) -> pa.Table:
     """Column blocks (read back from a segment, or as `scoring.log_block` made them) as one
-    landing table, built column by column (one Arrow conversion for
-    a whole segment of single-record requests, not one per request)."""
-    columns: dict[str, list[Any]] = {field.name: [] for field in PREDICTION_SCHEMA}
+    landing table, built column by column: plain columns by extending lists, the JSON
+    columns (inputs, probabilities) in Arrow (`json_columns`), once for the whole segment
+    of single-record requests or the whole chunk of a batch, never one dict per row."""
+    columns: dict[str, list[Any]] = {k: [] for k in (*BLOCK_LISTS, *BLOCK_SCALARS)}
+    probabilities, inputs = JsonObjectColumn(), JsonObjectColumn()
     for block in blocks:
         if len(block["prediction_id"]):
-            _block_columns(block, columns)
-    return pa.Table.from_pydict(columns, schema=PREDICTION_SCHEMA)
+            _block_columns(block, columns, probabilities, inputs)
+    arrays = {name: pa.array(values, PREDICTION_SCHEMA.field(name).type)
+              for name, values in columns.items()}
+    arrays["probabilities"], arrays["inputs"] = probabilities.array(), inputs.array()
+    return pa.Table.from_pydict({field.name: arrays[field.name] for field in PREDICTION_SCHEMA},
+                                schema=PREDICTION_SCHEMA)
 
 
 def write_record(segment: Segment, data: bytes, *, sync: bool) -> None:
