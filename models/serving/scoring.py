@@ -86,11 +86,13 @@ class Scored:
 
 
 def score_frame(model: Any, frame: pd.DataFrame, spec: DatasetSpec,
-                rule: ConformalRule | None = None) -> Scored:
+                rule: ConformalRule | None = None, *, model_ready: bool = False) -> Scored:
     """Class, class index and spec-ordered probabilities of every row of a raw frame; with a
-    conformal `rule` (`ConformalRule.from_card` of the model's card), its prediction sets."""
+    conformal `rule` (`ConformalRule.from_card` of the model's card), its prediction sets.
+    `model_ready`: the frame is already `feature_frame(frame, spec)` (a `ColumnChecker` built
+    it for this spec), so it goes to the model as it is."""
     start = time.perf_counter()
-    x = feature_frame(frame, spec)
+    x = frame if model_ready else feature_frame(frame, spec)
     raw = np.asarray(model.predict_proba(x), dtype=float)
     if isinstance(model, CostSensitiveClassifier):
         chosen = np.argmin(raw @ model.cost_, axis=1)
@@ -115,12 +117,15 @@ def score_frame(model: Any, frame: pd.DataFrame, spec: DatasetSpec,
 
 def missing_counts(frame: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
     """Per row, how many features are missing: null / NaN, or text that is blank."""
-    missing = frame[spec.feature_names].isna().to_numpy().copy()
-    for j, feature in enumerate(spec.features):
+    counts = np.zeros(len(frame), dtype=np.int64)
+    for feature in spec.features:       # column by column: no copy of the frame
+        column = frame[feature.name]
+        missing = pd.isna(column.to_numpy())
         if feature.type == "text":
-            column = frame[feature.name].astype("string").str.strip()
-            missing[:, j] |= (column == "").fillna(True).to_numpy(dtype=bool)
-    return missing.sum(axis=1)
+            missing |= (column.astype("string").str.strip() == "").fillna(True).to_numpy(
+                dtype=bool)
+        counts += missing
+    return counts
 
 
 def review_flags(frame: pd.DataFrame, spec: DatasetSpec, confidence: np.ndarray, *,

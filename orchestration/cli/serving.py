@@ -21,8 +21,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to bind.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="gunicorn worker processes.")] = 2,
-    threads: Annotated[int, typer.Option(min=1, help="Threads per worker (8: measured best "
-                                         "on 2 cores, see bench_serving.py).")] = 8,
+    threads: Annotated[int, typer.Option(min=1, help="Threads per worker (4: measured best "
+                                         "on 2 cores, see bench_serving.py).")] = 4,
+    worker_connections: Annotated[int | None, typer.Option(
+        min=1, help="Most connections one worker holds, keep-alive ones included (default: "
+        "--threads; more lets one worker take a whole burst of clients).")] = None,
     dataset: Annotated[list[str] | None, typer.Option(
         help="Dataset to serve (repeatable; default every dataset with a champion).")] = None,
     max_batch: Annotated[int, typer.Option(min=1, help="Most records per request.")] = 1000,
@@ -62,7 +65,8 @@ def serve(
         return
     from models.serving.server import serve as run_server
 
-    run_server(config, host=host, port=port, workers=workers, threads=threads)
+    run_server(config, host=host, port=port, workers=workers, threads=threads,
+               worker_connections=worker_connections)
 
 
 @commands.command()

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.serving.edges import BadBody, parse_json
+from models.serving.edges import BadBody, has_long_digit_run, parse_json
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(),
                     st.text(), st.sampled_from(["\ud800", "\udfff x", "caf\u00e9"]))
@@ -64,3 +65,11 @@ def test_nesting_is_bounded_whichever_parser_reads_the_body() -> None:
     assert len(parse_json(records, 2)) == 100
     with pytest.raises(BadBody):
         parse_json(json.dumps([{"a": [1]}] * 3).encode(), 2)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from([b"1", b"0", b"9", b" ", b".", b"e", b"\xd9", b"1" * 18]),
+                max_size=60).map(b"".join))
+def test_long_digit_runs_are_found_where_a_regex_finds_them(data: bytes) -> None:
+    """The byte-table scan that sends a body with a 19-digit run to the standard parser."""
+    assert has_long_digit_run(data) == bool(re.search(rb"[0-9]{19}", data))

@@ -170,3 +170,23 @@ def test_numbers_are_checked_as_the_schema_says(value: Any, passes: bool) -> Non
     numpy scalar is left to the record model, which the fallback asks)."""
     row = {"n": value, "free": 1.0, "c": "red", "open": None, "t": "words"}
     assert (CHECKERS["mixed"].check_body(row, MAX_BATCH) is not None) is passes
+
+
+@SETTINGS
+@given(body(valid=True))
+def test_checked_frames_are_what_pandas_builds_from_the_records(drawn: tuple[str, Any]
+                                                                ) -> None:
+    """The frame made without pandas' inference (`DataFrame._from_arrays`) is the frame
+    pandas' own constructor makes of the same columns: values, dtypes, index, one block per
+    dtype."""
+    name, value = drawn
+    records = [value] if isinstance(value, dict) else value
+    spec = SPECS[name]
+    fast = CHECKERS[name].check_body(value, MAX_BATCH)
+    assert fast is not None
+    expected = pd.DataFrame({f.name: pd.Series([r[f.name] for r in records],
+                                               dtype=float if f.type == "numeric" else object)
+                             for f in spec.features})
+    pd.testing.assert_frame_equal(fast, expected, check_exact=True)
+    assert fast._mgr.is_consolidated()
+    assert isinstance(fast.index, pd.RangeIndex)

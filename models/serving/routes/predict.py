@@ -72,13 +72,15 @@ def routed_to_challenger(key: str, share: float) -> bool:
 def checked_request(check: BodyCheck) -> tuple[pd.DataFrame, bool] | Response:
     """The body's input frame and `explain`, or the 422 naming what is wrong."""
     try:
-        query = PredictQuery.model_validate(request.args.to_dict())
-        return check.frame(request.get_json(silent=True)), query.explain
+        explain = (PredictQuery.model_validate(request.args.to_dict()).explain
+                   if request.args else False)
+        return check.frame(request.get_json(silent=True)), explain
     except ValidationError as exc:
         return validation_failed(exc)
 
 
-def score(ctx: RouteContext, dataset: str, frame: pd.DataFrame, explain: bool) -> Response:
+def score(ctx: RouteContext, dataset: str, frame: pd.DataFrame, explain: bool,
+          checker: ColumnChecker) -> Response:
     store, edges = ctx.store, ctx.edges
     g.dataset = dataset
     traffic = store.traffic.for_dataset(dataset)
@@ -98,7 +100,8 @@ def score(ctx: RouteContext, dataset: str, frame: pd.DataFrame, explain: bool) -
                          "field": "explain", "problem": "send fewer records, or ask "
                          "without explain=true (OVERNIGHT_EXPLAIN_MAX_RECORDS sets "
                          "the limit)"}])
-    scored = ctx.scorer.score(answering.model, frame, answering.spec, answering.conformal)
+    scored = ctx.scorer.score(answering.model, frame, answering.spec, answering.conformal,
+                              model_ready=checker.model_ready_for(answering.spec))
     ids = new_prediction_ids(count)
     latency = (time.perf_counter() - g.started) * 1000
     blocks = [log_block(scored, frame, answering.spec, ids=ids,
@@ -108,7 +111,8 @@ def score(ctx: RouteContext, dataset: str, frame: pd.DataFrame, explain: bool) -
     if traffic.shadow and challenger is not None and answering is champion:
         shadow_started = cpu_clock()
         shadow = ctx.scorer.score(challenger.model, frame, challenger.spec,
-                                  challenger.conformal)
+                                  challenger.conformal,
+                                  model_ready=checker.model_ready_for(challenger.spec))
         blocks.append(log_block(shadow, frame, challenger.spec, ids=new_prediction_ids(count),
                                 model_version=challenger.model_version, alias="challenger",
                                 role="shadow", request_id=g.request_id))
@@ -174,7 +178,7 @@ def _register_dataset_routes(app: OpenAPI, ctx: RouteContext) -> None:
             checked = checked_request(_check)
             if isinstance(checked, Response):
                 return checked
-            return score(ctx, _dataset, *checked)
+            return score(ctx, _dataset, *checked, _check.checker)
 
         view.__annotations__ = {"query": PredictQuery, "body": check.model,
                                 "return": Response}
@@ -204,8 +208,9 @@ def _register_catch_all(app: OpenAPI, ctx: RouteContext) -> None:
         key = (path.dataset, id(record))
         if key not in late_checks:
             late_checks[key] = BodyCheck.of(spec, record, ctx.config.max_batch)
+        check = late_checks[key]
         try:
-            frame = late_checks[key].frame(body.model_dump())
+            frame = check.frame(body.model_dump())
         except ValidationError as exc:
             return validation_failed(exc)
-        return score(ctx, path.dataset, frame, query.explain)
+        return score(ctx, path.dataset, frame, query.explain, check.checker)
