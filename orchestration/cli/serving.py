@@ -24,8 +24,9 @@ def serve(
     threads: Annotated[int, typer.Option(min=1, help="Threads per worker (4: measured best "
                                          "on 2 cores, see bench_serving.py).")] = 4,
     worker_connections: Annotated[int | None, typer.Option(
-        min=1, help="Most connections one worker holds, keep-alive ones included (default: "
-        "--threads; more lets one worker take a whole burst of clients).")] = None,
+        min=1, help="Most connections one worker holds (default: --threads, one request per "
+        "connection; more keeps connections alive, and lets one worker take a whole burst of "
+        "clients).")] = None,
     dataset: Annotated[list[str] | None, typer.Option(
         help="Dataset to serve (repeatable; default every dataset with a champion).")] = None,
     max_batch: Annotated[int, typer.Option(min=1, help="Most records per request.")] = 1000,

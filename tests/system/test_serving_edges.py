@@ -366,3 +366,31 @@ def test_admin_auth_comes_first_under_gunicorn(gunicorn: str) -> None:
                          {"Content-Type": "text/plain", **ADMIN})
     assert status == 415, body
     assert time.monotonic() - started < 20
+
+
+def test_more_clients_than_threads_are_all_answered(gunicorn: str) -> None:
+    """The worker holds at most --threads connections (see `server.gunicorn_options`) and
+    closes each after its answer: clients beyond that wait in the listen backlog, and are
+    answered, and a client that reuses its connection object simply reconnects."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    host, port = gunicorn.split(":")
+    payload = json.dumps(records("customer", 1)[0]).encode()
+
+    def client(_: int) -> list[tuple[int, str | None]]:
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        answers = []
+        try:
+            for _ in range(3):
+                connection.request("POST", "/v1/datasets/customer/predict", body=payload,
+                                   headers=JSON)
+                response = connection.getresponse()
+                response.read()
+                answers.append((response.status, response.getheader("Connection")))
+        finally:
+            connection.close()
+        return answers
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answered = [a for answers in pool.map(client, range(12)) for a in answers]
+    assert answered == [(200, "close")] * 36
