@@ -318,7 +318,8 @@ def score_file(dataset: str, source: Path, out: Path, *, chunk_rows: int = 50_00
                         bad, row_number=[r["row_number"] for r in rejects],
                         reason=[r["reason"] for r in rejects]))
                 if positions:
-                    scored = score_frame(champion.model, features, spec, rule)
+                    scored = score_frame(champion.model, features, spec, rule,
+                                         model_ready=True)     # checked for this spec
                     ids = new_prediction_ids(len(positions))
                     result = _append(
                         chunk.iloc[positions].reset_index(drop=True), prediction_id=ids,

@@ -78,3 +78,26 @@ def test_a_failure_reaches_the_request_that_caused_it(champion: Any) -> None:
         scorer.score(champion.model, broken, champion.spec)
     good = pd.DataFrame(records("customer", 2), columns=champion.spec.feature_names)
     assert len(scorer.score(champion.model, good, champion.spec).indices) == 2
+
+
+@pytest.mark.parametrize("dataset", ["customer", "medical", "news"])
+def test_checked_frames_score_as_raw_records_do(warehouse_path: Path, dataset: str) -> None:
+    """A frame the columnar checker built goes to the model as it is (`model_ready`): the
+    answers are exactly those of the same records scored through `feature_frame`."""
+    from models.serving.columnar import ColumnChecker
+
+    register_champion(dataset, algorithm="sgd" if dataset == "news" else "logistic_regression")
+    loaded = current_champion(dataset)
+    body = records(dataset, 40, seed=5)
+    blank = " " if dataset == "news" else None         # text must be a string; blank = missing
+    body[0] = {name: blank for name in body[0]}
+    checker = ColumnChecker(loaded.spec)
+    checked = checker.check_body(body, 1000)
+    assert checked is not None and checker.model_ready_for(loaded.spec)
+    fast = score_frame(loaded.model, checked, loaded.spec, loaded.conformal, model_ready=True)
+    raw = score_frame(loaded.model, pd.DataFrame(body), loaded.spec, loaded.conformal)
+    np.testing.assert_array_equal(fast.indices, raw.indices)
+    np.testing.assert_array_equal(fast.probabilities, raw.probabilities)
+    np.testing.assert_array_equal(fast.needs_review, raw.needs_review)
+    assert fast.review_reasons == raw.review_reasons
+    assert fast.review_reasons[0] is not None          # the mostly-missing record is flagged
