@@ -196,9 +196,20 @@ def test_openapi_document_and_docs_page(served) -> None:
     assert page.status_code == 200 and b"swagger" in page.data.lower()
 
 
+def _scoring_counts(client) -> tuple[float, float]:
+    text = client.get("/metrics").data.decode()
+    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+              if line.startswith(("overnight_scoring_calls_total{",
+                                  "overnight_scored_requests_total{"))}
+    return (values.get('overnight_scoring_calls_total{dataset="customer"}', 0.0),
+            values.get('overnight_scored_requests_total{dataset="customer"}', 0.0))
+
+
 def test_metrics_count_requests_and_predictions(served) -> None:
     client = served["client"]
+    calls, scored = _scoring_counts(client)
     _post(client, "/v1/datasets/customer/predict", records("customer", 2))
+    assert _scoring_counts(client) == (calls + 1, scored + 1)   # one request, one model call
     text = client.get("/metrics").data.decode()
     assert 'overnight_requests_total{dataset="customer",endpoint="/v1/datasets/customer/predict"' \
         ',status="200"}' in text
