@@ -163,24 +163,23 @@ def _numbers(values: Any, feature: _Feature, nan_is_missing: bool
     else:
         items = values if isinstance(values, list) else values.tolist()
         n = len(items)
-        if set(map(type, items)) <= _NUMBER_TYPES:     # numpy reads None as NaN
-            typed = np.ones(n, dtype=bool)
-            missing = (np.fromiter((v is None for v in items), bool, n) if None in items
-                       else np.zeros(n, dtype=bool))
-            try:
+        plain = set(map(type, items)) <= _NUMBER_TYPES      # bool, str, numpy scalars...:
+        typed = (np.ones(n, dtype=bool) if plain              # the models decide
+                 else np.fromiter((type(v) in _NUMBER_TYPES for v in items), bool, n))
+        # `None in items` compares with ==, which an array cell answers with an array: only
+        # plain values are compared, anything else is asked `is None`
+        missing = (np.zeros(n, dtype=bool) if plain and None not in items
+                   else np.fromiter((v is None for v in items), bool, n))
+        try:
+            if plain:                                       # numpy reads None as NaN
                 numbers = np.array(items, dtype=float)
-            except OverflowError:           # an integer beyond float: the models name it
-                return np.full(n, np.nan), np.zeros(n, dtype=bool)
-        else:                               # bool, str, numpy scalars...: the models decide
-            typed = np.fromiter((type(v) in _NUMBER_TYPES for v in items), bool, n)
-            missing = np.fromiter((v is None for v in items), bool, n)
-            chosen = typed & ~missing
-            numbers = np.full(n, np.nan)
-            try:
+            else:
+                numbers = np.full(n, np.nan)
+                chosen = typed & ~missing
                 numbers[chosen] = np.array([v for v, c in zip(items, chosen, strict=True)
                                             if c], dtype=float)
-            except OverflowError:           # an integer beyond float: the models name it
-                return numbers, np.zeros(n, dtype=bool)
+        except OverflowError:               # an integer beyond float: the models name it
+            return np.full(n, np.nan), np.zeros(n, dtype=bool)
         if nan_is_missing:
             missing |= typed & np.isnan(numbers)
     with np.errstate(invalid="ignore"):

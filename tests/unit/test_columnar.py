@@ -190,3 +190,15 @@ def test_checked_frames_are_what_pandas_builds_from_the_records(drawn: tuple[str
     pd.testing.assert_frame_equal(fast, expected, check_exact=True)
     assert fast._mgr.is_consolidated()
     assert isinstance(fast.index, pd.RangeIndex)
+
+
+def test_array_cells_in_a_file_column_are_refused_per_row() -> None:
+    """A Parquet list column read into a number feature holds numpy arrays, whose `==`
+    answers with an array: the check must not compare them (it asks `is None`), and only
+    that row goes to the record models."""
+    spec = SPECS["customer"]
+    rows = [{f.name: None for f in spec.features} for _ in range(3)]     # all missing: valid
+    frame = file_frame(spec, rows)
+    frame["age"] = pd.Series([np.array([1.0, 2.0]), 30.0, None], dtype=object)
+    _, ok = CHECKERS["customer"].check_frame(frame)
+    assert ok.tolist() == [False, True, True]
