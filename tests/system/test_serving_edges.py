@@ -394,3 +394,20 @@ def test_more_clients_than_threads_are_all_answered(gunicorn: str) -> None:
     with ThreadPoolExecutor(max_workers=12) as pool:
         answered = [a for answers in pool.map(client, range(12)) for a in answers]
     assert answered == [(200, "close")] * 36
+
+
+def test_a_silent_connection_does_not_stop_the_others(gunicorn: str) -> None:
+    """A client that connects and sends nothing holds one of the worker's connections (and,
+    in gunicorn's gthread worker, one thread, cap or no cap); the worker's other thread
+    still answers everyone else."""
+    import socket
+
+    host, port = gunicorn.split(":")
+    silent = socket.create_connection((host, int(port)), timeout=30)
+    try:
+        payload = json.dumps(records("customer", 1)[0]).encode()
+        for _ in range(3):
+            status, body = _send(gunicorn, "/v1/datasets/customer/predict", payload, JSON)
+            assert status == 200 and len(body["predictions"]) == 1, body
+    finally:
+        silent.close()
