@@ -33,6 +33,7 @@ from models.serving.edges import (
     BadBody,
     BodyTooLarge,
     EdgeSettings,
+    LingeringBody,
     metric_dataset,
     parse_json,
     read_body,
@@ -89,6 +90,7 @@ def create_app(config: ServingConfig | None = None, store: ModelStore | None = N
                   security_schemes={"admin_token": {"type": "http", "scheme": "bearer"}})
     app.json = FastJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.wsgi_app = LingeringBody(app.wsgi_app, config.max_body_bytes)  # type: ignore[method-assign]
     edges = EdgeSettings()
     app.extensions["overnight"] = {"store": store, "log": predictions_log, "config": config,
                                    "edges": edges, "costs": costs}

@@ -3,6 +3,9 @@
 - The body is read by us, at most `limit + 1` bytes whatever the transfer encoding: a declared
   Content-Length over the limit is refused before reading, a chunked body as soon as it passes
   the limit (werkzeug's own limit truncates a chunked body silently, which became a 400).
+- What is left of a body we answered without reading (413, 415, 401...) is read and dropped
+  after the answer is sent (`drain_unread_body`), so a client still sending sees the answer
+  rather than a connection reset.
 - JSON nesting is bounded (`OVERNIGHT_MAX_JSON_DEPTH`, default 32): the standard parser's own
   recursion guard turns a pathological body into a RecursionError, which is caught, and
   anything deeper than the bound is refused before validation walks it.
@@ -12,13 +15,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
+import logging
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from werkzeug.wsgi import ClosingIterator
+
+log = logging.getLogger(__name__)
 
 UNKNOWN_LABEL = "_unknown"
 # Every byte to b" " except the digits, which become b"0": a run of 19 digits is then a plain
@@ -72,6 +82,57 @@ def read_body(environ: dict[str, Any], limit: int) -> bytes:
     if len(data) > limit:
         raise BodyTooLarge
     return data
+
+
+# How long, and how many bodies' worth of bytes, the rest of an unread body is read for after
+# the answer: the time is gunicorn's own linger on close; the bytes bound what a client that
+# sends far past the limit can make a thread read.
+LINGER_SECONDS = 2.0
+LINGER_BODIES = 8
+
+
+def drain_unread_body(environ: dict[str, Any], limit: int) -> None:
+    """Read and drop what is left of the request body, within `LINGER_SECONDS` and
+    `LINGER_BODIES * limit` bytes (RFC 9112 section 9.6, a lingering close).
+
+    The server closes the connection after each answer (see `server.gunicorn_options`), and a
+    socket closed with unread bytes makes the kernel answer the client's next bytes with a
+    reset: a client still sending a body we refused would see the reset, not the 413 it was
+    sent (gunicorn's own linger reads 64 KB at most). Runs after the answer is written (the
+    close of the response, `LingeringBody`), only under gunicorn, whose body reader ends at
+    the body's end whatever the encoding and whose socket bounds each read by the time left.
+    A body already read costs one read that returns nothing.
+    """
+    stream, sock = environ.get("wsgi.input"), environ.get("gunicorn.socket")
+    if stream is None or sock is None:
+        return
+    deadline, budget = time.monotonic() + LINGER_SECONDS, LINGER_BODIES * limit
+    previous = sock.gettimeout()
+    try:
+        while budget > 0 and (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            part = stream.read(min(budget, 64 * 1024))
+            if not part:
+                return
+            budget -= len(part)
+    except Exception as exc:    # a timeout, a reset, a malformed chunk: the connection
+        log.debug("unread body left after %s", exc)     # closes either way
+    finally:
+        with contextlib.suppress(OSError):
+            sock.settimeout(previous)
+
+
+class LingeringBody:
+    """WSGI middleware: `drain_unread_body` once the answer is written (the WSGI server closes
+    the response iterable after sending it)."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
+                 ) -> Iterable[bytes]:
+        return ClosingIterator(self.app(environ, start_response),
+                               lambda: drain_unread_body(environ, self.limit))
 
 
 def _read(stream: Any, size: int) -> bytes:

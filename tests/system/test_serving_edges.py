@@ -411,3 +411,41 @@ def test_a_silent_connection_does_not_stop_the_others(gunicorn: str) -> None:
             assert status == 200 and len(body["predictions"]) == 1, body
     finally:
         silent.close()
+
+
+@pytest.mark.parametrize("route, headers", [
+    ("/v1/datasets/customer/predict", JSON),                          # 413: over the limit
+    ("/v1/datasets/customer/predict", {"Content-Type": "text/plain"}),  # 415: never read
+    ("/v1/admin/traffic", JSON),                                      # 401: never read
+])
+def test_a_client_still_sending_a_refused_body_reads_its_answer(gunicorn: str, route: str,
+                                                                  headers: dict[str, str]
+                                                                  ) -> None:
+    """An answer given before the body is read must reach a client that is still sending it
+    (a slow link). The connection closes after each answer, and closing a socket with unread
+    bytes makes the kernel answer what arrives next with a reset, which the client sees
+    instead of the answer (gunicorn's own linger reads 64 KB at most). Here the client sends
+    twice the 0.1 MB limit, pauses while the server answers, then sends the rest."""
+    limit = int(0.1 * 1024 * 1024)
+    big = b"[" + b" " * (5 * limit) + b"]"
+
+    def slow_link() -> Iterator[bytes]:
+        for start in range(0, len(big), 8192):
+            if start == 2 * limit // 8192 * 8192:
+                time.sleep(0.5)
+            yield big[start:start + 8192]
+
+    expected = {"/v1/admin/traffic": 401}.get(route, 413 if headers is JSON else 415)
+    host, port = gunicorn.split(":")
+    for chunked in (True, False):
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            connection.request("POST", route, body=slow_link(), encode_chunked=chunked,
+                               headers={**headers, **({"Transfer-Encoding": "chunked"}
+                                                      if chunked else
+                                                      {"Content-Length": str(len(big))})})
+            response = connection.getresponse()
+            answer = json.loads(response.read())
+        finally:
+            connection.close()
+        assert response.status == expected and answer["error"], (chunked, answer)
