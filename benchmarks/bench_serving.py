@@ -141,9 +141,11 @@ def server_choices(overnight: str, dataset: str, body: Path, seconds: int,
                    connections: int) -> list[dict[str, Any]]:
     """Single-record requests per second and latency for each (workers, threads, connections
     per worker) choice: a fresh server each (one thread means gunicorn's sync worker, which
-    closes the connection after each request; more use gthread with keep-alive). Each choice
-    runs twice: with gunicorn's default of 1000 connections per worker, how the connections
-    fall between the workers varies from run to run."""
+    closes the connection after each request; more use gthread, with keep-alive when the
+    connections per worker exceed its threads). Each choice runs twice: with gunicorn's
+    default of 1000 connections per worker, how the connections fall between the workers
+    varies from run to run."""
+    from models.serving.server import gunicorn_options
     from tests.support.servers import free_port, wait_until_up
 
     rows = []
@@ -164,7 +166,8 @@ def server_choices(overnight: str, dataset: str, body: Path, seconds: int,
             server.wait(timeout=60)
         rows.append({"workers": workers, "threads": threads,
                      "connections_per_worker": per_worker or threads,
-                     "worker_class": "gthread" if threads > 1 else "sync",
+                     "worker_class": gunicorn_options("127.0.0.1", 0, workers, threads)[
+                         "worker_class"],
                      "dataset": dataset, "connections": connections,
                      "requests_per_second": result["requests_per_second"],
                      "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"],

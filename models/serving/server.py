@@ -82,7 +82,8 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int,
     29-31 ms, against 511-539 req/s, p99 37-44 ms with keep-alive and gunicorn's default."""
     connections = worker_connections or threads
     return {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
-            "worker_class": "gthread" if threads > 1 else "sync", "timeout": timeout,
+            "worker_class": "models.serving.worker.ServingWorker" if threads > 1 else "sync",
+            "timeout": timeout,
             "worker_connections": connections,
             "keepalive": 2 if connections > threads else 0,
             "graceful_timeout": 30, "preload_app": False, "accesslog": None,

@@ -449,3 +449,34 @@ def test_a_client_still_sending_a_refused_body_reads_its_answer(gunicorn: str, r
         finally:
             connection.close()
         assert response.status == expected and answer["error"], (chunked, answer)
+
+
+@pytest.mark.parametrize("header", [b"", b"Connection: close\r\n"])
+def test_clients_holding_their_sockets_open_do_not_stall_the_worker(gunicorn: str,
+                                                                     header: bytes) -> None:
+    """A client that gets its answer and keeps its socket open must not hold up the others:
+    gunicorn's own close waits up to 2 s for the client's side, on the loop that serves every
+    connection of the worker (`models.serving.worker`). Three such clients stalled the next
+    request for 4 s; here all four are answered long before one such wait would end."""
+    import socket
+
+    host, port = gunicorn.split(":")
+    payload = json.dumps(records("customer", 1)[0]).encode()
+    request = (b"POST /v1/datasets/customer/predict HTTP/1.1\r\nHost: x\r\n" + header +
+               b"Content-Type: application/json\r\nContent-Length: " +
+               str(len(payload)).encode() + b"\r\n\r\n" + payload)
+    held = []
+    started = time.monotonic()
+    try:
+        for _ in range(3):
+            sock = socket.create_connection((host, int(port)), timeout=30)
+            sock.sendall(request)
+            assert sock.recv(64).startswith(b"HTTP/1.1 200"), "the held client is answered"
+            held.append(sock)
+        status, body = _send(gunicorn, "/v1/datasets/customer/predict", payload, JSON)
+        waited = time.monotonic() - started
+        assert status == 200 and len(body["predictions"]) == 1, body
+        assert waited < 1.5, f"four requests, three of them held open, took {waited:.1f} s"
+    finally:
+        for sock in held:
+            sock.close()

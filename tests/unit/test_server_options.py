@@ -8,7 +8,7 @@ from models.serving.server import gunicorn_options
 
 def test_a_worker_holds_as_many_connections_as_threads_by_default() -> None:
     options = gunicorn_options("127.0.0.1", 8000, workers=2, threads=4)
-    assert options["worker_class"] == "gthread"
+    assert options["worker_class"] == "models.serving.worker.ServingWorker"   # gthread
     assert options["worker_connections"] == 4
     assert options["keepalive"] == 0        # gunicorn keeps alive only beyond its threads
 
