@@ -31,9 +31,10 @@ from models.serving.costs import CostMeter
 from models.serving.costs import clock as cpu_clock
 from models.serving.edges import (
     BadBody,
+    BodyTimedOut,
     BodyTooLarge,
-    EdgeSettings,
     LingeringBody,
+    edge_settings,
     metric_dataset,
     parse_json,
     read_body,
@@ -91,7 +92,7 @@ def create_app(config: ServingConfig | None = None, store: ModelStore | None = N
     app.json = FastJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.wsgi_app = LingeringBody(app.wsgi_app, config.max_body_bytes)  # type: ignore[method-assign]
-    edges = EdgeSettings()
+    edges = edge_settings()
     app.extensions["overnight"] = {"store": store, "log": predictions_log, "config": config,
                                    "edges": edges, "costs": costs}
     ctx = RouteContext(store=store, log=predictions_log, config=config, edges=edges,
@@ -122,6 +123,9 @@ def create_app(config: ServingConfig | None = None, store: ModelStore | None = N
             parsed = parse_json(data, edges.max_json_depth)
         except BodyTooLarge:
             return too_large()
+        except BodyTimedOut:
+            return error(408, f"the body did not arrive within {edges.client_seconds:g} s",
+                         [{"field": "body", "problem": "sent too slowly"}])
         except BadBody as exc:
             return error(400, "the body is not valid JSON", [{"field": "body",
                                                               "problem": str(exc)}])

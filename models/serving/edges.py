@@ -6,6 +6,8 @@
 - What is left of a body we answered without reading (413, 415, 401...) is read and dropped
   after the answer is sent (`drain_unread_body`), so a client still sending sees the answer
   rather than a connection reset.
+- A client has `OVERNIGHT_CLIENT_SECONDS` (default 30) to send a request and take its answer
+  (enforced by `models.serving.worker`): a body that stops arriving is a 408.
 - JSON nesting is bounded (`OVERNIGHT_MAX_JSON_DEPTH`, default 32): the standard parser's own
   recursion guard turns a pathological body into a RecursionError, which is caught, and
   anything deeper than the bound is refused before validation walks it.
@@ -24,9 +26,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from werkzeug.wsgi import ClosingIterator
+
+from warehouse.errors import OvernightError
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,35 @@ class EdgeSettings(BaseSettings):
         description="Most records one `?explain=true` request may ask to explain.")
     max_json_depth: int = Field(default=32, ge=2, le=512,
                                 description="Deepest JSON nesting a body may have.")
+    client_seconds: float = Field(
+        default=30.0, gt=0, le=3600,
+        description="Seconds a client has to send one request (headers and body) and take "
+                    "its answer; a slower client is cut off (a body: 408).")
+
+
+class EdgeSettingsError(OvernightError):
+    """An `OVERNIGHT_` edge setting is out of its range (said before serving starts)."""
+
+
+def edge_settings() -> EdgeSettings:
+    """The edge settings from the environment; a wrong value is one clear error naming the
+    variable, raised by `overnight serve` before any worker starts (not a worker that fails
+    to boot, again and again)."""
+    try:
+        return EdgeSettings()
+    except ValidationError as exc:
+        problems = "; ".join(f"OVERNIGHT_{str(e['loc'][0]).upper()}: {e['msg']}"
+                             for e in exc.errors())
+        raise EdgeSettingsError(problems) from None
+
+
+class ClientTooSlow(ConnectionResetError):
+    """The client did not send its request, or take its answer, within `client_seconds`
+    (raised by the serving worker's sockets; a reset, so gunicorn closes quietly)."""
+
+
+class BodyTimedOut(Exception):
+    """The body stopped arriving before its end (answered 408)."""
 
 
 class BodyTooLarge(Exception):
@@ -138,7 +171,10 @@ class LingeringBody:
 def _read(stream: Any, size: int) -> bytes:
     parts, left = [], size
     while left > 0:
-        part = stream.read(left)
+        try:
+            part = stream.read(left)
+        except ClientTooSlow as exc:
+            raise BodyTimedOut(str(exc)) from None
         if not part:
             break
         parts.append(part)

@@ -103,6 +103,7 @@ def serve(config: ServingConfig, *, host: str = "127.0.0.1", port: int = 8000,
           workers: int = 2, threads: int = 4, worker_connections: int | None = None) -> None:
     """Run the API under gunicorn until SIGTERM / SIGINT (blocks)."""
     from models.serving.costs import interval_seconds
+    from models.serving.edges import edge_settings
     from models.serving.wal import log_settings
 
     log_settings()          # a wrong OVERNIGHT_LOG_* is one line now, not a worker crash loop
@@ -110,6 +111,7 @@ def serve(config: ServingConfig, *, host: str = "127.0.0.1", port: int = 8000,
     # (and finding a file of the home needs no `os.getcwd` per request)
     os.environ["OVERNIGHT_HOME"] = str(get_settings().home.resolve())
     interval_seconds()      # and so is a wrong OVERNIGHT_COST_INTERVAL_SECONDS
+    edge_settings()         # and OVERNIGHT_MAX_JSON_DEPTH, OVERNIGHT_CLIENT_SECONDS...
     prepare_metrics_dir()
     ServingApplication(config, gunicorn_options(
         host, port, workers, threads, worker_connections=worker_connections)).run()

@@ -1,30 +1,100 @@
-"""The gthread worker of `overnight serve`: gunicorn's own, except how a connection closes.
+"""The gthread worker of `overnight serve`: gunicorn's own, with two changes at the socket.
 
-gunicorn (27) closes a connection after its last answer from the worker's main loop, with a
-lingering close that waits up to 2 s for the client to close its side. Every other
-connection of that worker waits meanwhile: a client that sends one request and holds its
-socket open (with `Connection: close`, or any request once keep-alive is off, our default)
-stalls the worker for 2 s, measured (a request behind three such clients took 4 s instead of
-5 ms). Here the request's own thread, once gunicorn says the connection closes, shuts its
-reading side: the main loop's close then reads only what is already queued (at most gunicorn's
-64 KB) and does not wait. The body of a request we answered unread was already read by then
-(`edges.drain_unread_body`), so the client still gets its answer rather than a reset.
+- **A closing connection does not hold up the worker.** gunicorn (27) closes a connection
+  after its last answer from the worker's main loop, with a lingering close that waits up to
+  2 s for the client to close its side. Every other connection of that worker waits
+  meanwhile: a client that sends one request and holds its socket open (with `Connection:
+  close`, or any request once keep-alive is off, our default) stalled the worker for 2 s,
+  measured (a request behind three such clients took 4 s instead of 5 ms). Here the request's
+  own thread, once gunicorn says the connection closes, shuts its reading side: the main
+  loop's close then reads only what is already queued (at most gunicorn's 64 KB) and does not
+  wait. The body of a request we answered unread was already read by then
+  (`edges.drain_unread_body`), so the client still gets its answer rather than a reset.
+- **A client has `client_seconds` per request** (`OVERNIGHT_CLIENT_SECONDS`, default 30) to
+  send its request and take its answer. gunicorn reads a request with no time limit once its
+  first byte has arrived: two clients dripping a header a byte a second held both threads of
+  a worker, and nobody else was answered for as long as they kept dripping (slowloris). Each
+  read and write of a request's thread is bounded by the time left; past it the connection
+  is reset (`edges.ClientTooSlow`); a body that stopped arriving is answered 408 first (a
+  write may take `WRITE_GRACE_SECONDS` past the deadline, so that answer leaves).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
+import threading
+import time
 from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker
 
+from models.serving.edges import ClientTooSlow, edge_settings
+
+_request = threading.local()        # .deadline: when the current thread's request runs out
+WRITE_GRACE_SECONDS = 1.0           # each write may wait this long past the deadline (a 408)
+
+
+class DeadlineSocket(socket.socket):
+    """An accepted socket whose reads and writes, in a thread serving a request, wait no
+    longer than that request's deadline (a shorter timeout already set is kept)."""
+
+    __slots__ = ()
+
+    def _bound(self, grace: float = 0.0) -> None:
+        deadline = getattr(_request, "deadline", None)
+        if deadline is None:            # the worker's main loop: gunicorn's own timeouts
+            return
+        left = max(deadline - time.monotonic(), grace)
+        if left <= 0:
+            raise ClientTooSlow(errno.ECONNRESET, "the client took longer than its "
+                                f"{_request.seconds:g} s for one request")
+        current = self.gettimeout()
+        self.settimeout(left if current is None else min(current, left))
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        self._bound()
+        try:
+            return super().recv(size, flags)
+        except TimeoutError:
+            self._expire()
+            raise
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        self._bound(grace=WRITE_GRACE_SECONDS)      # an answer to a late client still leaves
+        try:
+            super().sendall(data, flags)
+        except TimeoutError:
+            self._expire()
+            raise
+
+    def _expire(self) -> None:
+        """A timeout at the request's deadline is the client's; one set shorter by a caller
+        (a drain) stays a plain timeout for that caller."""
+        deadline = getattr(_request, "deadline", None)
+        if deadline is not None and time.monotonic() >= deadline:
+            raise ClientTooSlow(errno.ECONNRESET, "the client took longer than its "
+                                f"{_request.seconds:g} s for one request")
+
 
 class ServingWorker(ThreadWorker):
-    """gunicorn's gthread worker whose closing connections never hold up its main loop."""
+    """gunicorn's gthread worker, with a deadline per request and closing connections that
+    never hold up its main loop."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.client_seconds = edge_settings().client_seconds
 
     def handle(self, conn: Any) -> Any:
-        result = super().handle(conn)
+        if type(conn.sock) is socket.socket:
+            conn.sock.__class__ = DeadlineSocket
+        _request.deadline = time.monotonic() + self.client_seconds
+        _request.seconds = self.client_seconds
+        try:
+            result = super().handle(conn)
+        finally:
+            _request.deadline = None
         if result is False:             # not kept alive, not deferred: gunicorn closes it next
             with contextlib.suppress(OSError):
                 conn.sock.shutdown(socket.SHUT_RD)

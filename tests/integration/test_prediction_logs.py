@@ -368,6 +368,18 @@ def test_serve_with_a_wrong_fsync_policy_stops_with_one_line(home) -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("variable, value", [("OVERNIGHT_CLIENT_SECONDS", "0"),
+                                             ("OVERNIGHT_MAX_JSON_DEPTH", "deep")])
+def test_serve_with_a_wrong_edge_setting_stops_with_one_line(home, variable: str,
+                                                             value: str) -> None:
+    overnight = str(Path(sys.executable).parent / "overnight")
+    done = subprocess.run([overnight, "serve", "--dataset", "customer", "--port", "1"],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, variable: value})
+    assert done.returncode == 1
+    assert variable in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
 def test_column_blocks_land_as_the_same_rows_as_the_row_format(home) -> None:
     """A request logged as column blocks (what the API writes) lands exactly as the same rows
     logged one dict each (the first format, still read): values, nulls, JSON text."""

@@ -310,8 +310,9 @@ def test_a_dataset_whose_first_champion_arrives_later_is_served_after_reload(edg
 
 @pytest.fixture(scope="module")
 def gunicorn(edge) -> Iterator[str]:
-    """`overnight serve` on the same home, 1 MB body limit (0.01 MB granularity)."""
-    env = {**os.environ, "OVERNIGHT_HOME": str(edge["home"]), "OVERNIGHT_ADMIN_TOKEN": TOKEN}
+    """`overnight serve` on the same home, 0.1 MB body limit, 3 s per request per client."""
+    env = {**os.environ, "OVERNIGHT_HOME": str(edge["home"]), "OVERNIGHT_ADMIN_TOKEN": TOKEN,
+           "OVERNIGHT_CLIENT_SECONDS": str(CLIENT_SECONDS)}
     with overnight_serve(["--workers", "1", "--threads", "2", "--max-body-mb", "0.1",
                           "--dataset", "customer"], env, edge["home"].parent) as (_, url):
         yield url.removeprefix("http://")
@@ -334,6 +335,7 @@ def _send(address: str, path: str, chunks: list[bytes] | bytes, headers: dict[st
 
 
 JSON = {"Content-Type": "application/json"}
+CLIENT_SECONDS = 3
 
 
 def test_chunked_bodies_under_gunicorn_are_read_and_limited(gunicorn: str) -> None:
@@ -480,3 +482,65 @@ def test_clients_holding_their_sockets_open_do_not_stall_the_worker(gunicorn: st
     finally:
         for sock in held:
             sock.close()
+
+
+def test_clients_dripping_their_requests_are_cut_off(gunicorn: str) -> None:
+    """Slowloris: as many clients as the worker has threads send a request a byte at a time.
+    gunicorn alone reads such a request for as long as the bytes keep coming, so nobody else
+    is answered; with `OVERNIGHT_CLIENT_SECONDS` (3 here) each dripping client is reset after
+    it, and the next client is answered."""
+    import socket
+    import threading
+
+    host, port = gunicorn.split(":")
+    drippers = [socket.create_connection((host, int(port)), timeout=30) for _ in range(2)]
+    stop = threading.Event()
+    cut = []
+
+    def drip(sock: socket.socket) -> None:
+        sock.sendall(b"POST /v1/datasets/customer/predict HTTP/1.1\r\nHost: x\r\n")
+        while not stop.wait(0.2):
+            try:
+                sock.sendall(b"X")
+            except OSError:
+                cut.append(sock)
+                return
+
+    threads = [threading.Thread(target=drip, args=(sock,)) for sock in drippers]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.5)                             # both dripping, both threads taken
+        started = time.monotonic()
+        payload = json.dumps(records("customer", 1)[0]).encode()
+        status, body = _send(gunicorn, "/v1/datasets/customer/predict", payload, JSON)
+        assert status == 200 and len(body["predictions"]) == 1, body
+        assert time.monotonic() - started < CLIENT_SECONDS + 10
+        deadline = time.monotonic() + 10
+        while len(cut) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(cut) == 2, "every dripping client is cut off"
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        for sock in drippers:
+            sock.close()
+
+
+def test_a_body_that_stops_arriving_is_408(gunicorn: str) -> None:
+    import socket
+
+    host, port = gunicorn.split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"POST /v1/datasets/customer/predict HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{")
+        started = time.monotonic()
+        answer = b""
+        while part := sock.recv(4096):
+            answer += part
+        waited = time.monotonic() - started
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert f"within {CLIENT_SECONDS} s" in json.loads(body)["error"]
+    assert CLIENT_SECONDS - 1 < waited < CLIENT_SECONDS + 10

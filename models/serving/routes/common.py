@@ -20,7 +20,7 @@ from models.serving.schemas import field_errors
 from models.serving.store import ModelStore
 
 ERRORS: dict[str | int, type[BaseModel] | dict[Any, Any] | None] = {
-    code: ApiError for code in (400, 404, 413, 415, 422, 503)}
+    code: ApiError for code in (400, 404, 408, 413, 415, 422, 503)}
 PREDICT_TAG = Tag(name="predict", description="Predictions of the champions")
 INFO_TAG = Tag(name="models", description="What is being served")
 ADMIN_TAG = Tag(name="admin", description="Operator calls (need the admin token)")
