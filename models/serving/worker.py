@@ -1,4 +1,4 @@
-"""The gthread worker of `overnight serve`: gunicorn's own, with two changes at the socket.
+"""The gthread worker of `overnight serve`: gunicorn's own, with three changes at the socket.
 
 - **A closing connection does not hold up the worker.** gunicorn (27) closes a connection
   after its last answer from the worker's main loop, with a lingering close that waits up to
@@ -17,6 +17,12 @@
   read and write of a request's thread is bounded by the time left; past it the connection
   is reset (`edges.ClientTooSlow`); a body that stopped arriving is answered 408 first (a
   write may take `WRITE_GRACE_SECONDS` past the deadline, so that answer leaves).
+- **No thread waits for a client's first byte.** gunicorn hands each new connection to a
+  thread that waits up to 5 s for data: six connections that sent nothing delayed the next
+  request of a 2-thread worker by 15 s. Here a connection whose first byte has not come within
+  `FIRST_BYTE_SECONDS` waits in the worker's poller instead (gunicorn's own deferral), for up
+  to `client_seconds`, and does not count against the worker's connection cap
+  (`--worker-connections`, which is about requests being served), up to `MAX_WAITING` of them.
 """
 
 from __future__ import annotations
@@ -28,12 +34,14 @@ import threading
 import time
 from typing import Any
 
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import _DEFER, ThreadWorker
 
 from models.serving.edges import ClientTooSlow, edge_settings
 
 _request = threading.local()        # .deadline: when the current thread's request runs out
 WRITE_GRACE_SECONDS = 1.0           # each write may wait this long past the deadline (a 408)
+FIRST_BYTE_SECONDS = 0.05           # a thread waits this long for a new connection's request
+MAX_WAITING = 1000                  # connections waiting for a first byte, beyond the cap
 
 
 class DeadlineSocket(socket.socket):
@@ -86,7 +94,20 @@ class ServingWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         self.client_seconds = edge_settings().client_seconds
 
+    @property
+    def worker_connections(self) -> int:
+        """The cap gunicorn's main loop checks before accepting: connections being served,
+        plus those waiting in the poller for their first byte (at most `MAX_WAITING`)."""
+        return self.serving_cap + min(len(getattr(self, "pending_conns", ())), MAX_WAITING)
+
+    @worker_connections.setter
+    def worker_connections(self, value: int) -> None:
+        self.serving_cap = value
+
     def handle(self, conn: Any) -> Any:
+        if not conn.initialized and not conn.data_ready \
+                and not conn.wait_for_data(FIRST_BYTE_SECONDS):
+            return _DEFER               # to the poller: no thread waits for a first byte
         if type(conn.sock) is socket.socket:
             conn.sock.__class__ = DeadlineSocket
         _request.deadline = time.monotonic() + self.client_seconds
@@ -99,3 +120,10 @@ class ServingWorker(ThreadWorker):
             with contextlib.suppress(OSError):
                 conn.sock.shutdown(socket.SHUT_RD)
         return result
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        """gunicorn's, except that a connection deferred for its first byte may wait
+        `client_seconds` (gunicorn gives it the keep-alive time, 0 when keep-alive is off)."""
+        super().finish_request(conn, fs)
+        if self.pending_conns and self.pending_conns[-1] is conn:
+            conn.timeout = time.monotonic() + self.client_seconds

@@ -398,21 +398,30 @@ def test_more_clients_than_threads_are_all_answered(gunicorn: str) -> None:
     assert answered == [(200, "close")] * 36
 
 
-def test_a_silent_connection_does_not_stop_the_others(gunicorn: str) -> None:
-    """A client that connects and sends nothing holds one of the worker's connections (and,
-    in gunicorn's gthread worker, one thread, cap or no cap); the worker's other thread
-    still answers everyone else."""
+def test_silent_connections_do_not_stop_the_others(gunicorn: str) -> None:
+    """Clients that connect and send nothing: gunicorn alone gives each a thread that waits
+    5 s for a first byte (six of them delayed the next request of a 2-thread worker by 15 s).
+    They wait in the worker's poller instead, outside its connection cap
+    (`models.serving.worker`), so the next client is answered at once; each is closed after
+    `OVERNIGHT_CLIENT_SECONDS` (3 here)."""
     import socket
 
     host, port = gunicorn.split(":")
-    silent = socket.create_connection((host, int(port)), timeout=30)
+    silent = [socket.create_connection((host, int(port)), timeout=30) for _ in range(6)]
     try:
+        time.sleep(0.3)                                 # all six accepted and waiting
         payload = json.dumps(records("customer", 1)[0]).encode()
+        started = time.monotonic()
         for _ in range(3):
             status, body = _send(gunicorn, "/v1/datasets/customer/predict", payload, JSON)
             assert status == 200 and len(body["predictions"]) == 1, body
+        assert time.monotonic() - started < 1.5, "answered behind six silent connections"
+        for sock in silent:                             # each closed after its time
+            assert sock.recv(1) == b""
+        assert time.monotonic() - started < CLIENT_SECONDS + 10
     finally:
-        silent.close()
+        for sock in silent:
+            sock.close()
 
 
 @pytest.mark.parametrize("route, headers", [
