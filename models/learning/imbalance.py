@@ -18,10 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from imblearn.combine import SMOTETomek
-from imblearn.over_sampling import SMOTE, RandomOverSampler
-from imblearn.pipeline import Pipeline as ImbPipeline
-from imblearn.under_sampling import RandomUnderSampler
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
@@ -32,13 +28,37 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from models.data.spec import DatasetSpec
 from warehouse.errors import OvernightError
 
-SAMPLERS = {
-    "smote": lambda seed: SMOTE(k_neighbors=5, random_state=seed),
-    "smote_tomek": lambda seed: SMOTETomek(smote=SMOTE(k_neighbors=5, random_state=seed),
-                                           random_state=seed),
-    "random_oversample": lambda seed: RandomOverSampler(random_state=seed),
-    "random_undersample": lambda seed: RandomUnderSampler(random_state=seed),
-}
+
+def _smote(seed: int) -> Any:
+    from imblearn.over_sampling import SMOTE
+
+    return SMOTE(k_neighbors=5, random_state=seed)
+
+
+def _smote_tomek(seed: int) -> Any:
+    from imblearn.combine import SMOTETomek
+
+    return SMOTETomek(smote=_smote(seed), random_state=seed)
+
+
+def _random_oversample(seed: int) -> Any:
+    from imblearn.over_sampling import RandomOverSampler
+
+    return RandomOverSampler(random_state=seed)
+
+
+def _random_undersample(seed: int) -> Any:
+    from imblearn.under_sampling import RandomUnderSampler
+
+    return RandomUnderSampler(random_state=seed)
+
+
+# imbalanced-learn is imported by the strategies that resample, not with this module: the
+# catalogue imports it in every training task and serving worker, and imbalanced-learn's
+# import (its scikit-learn compatibility layer imports pytest) costs about 0.2 s of each
+# fresh process.
+SAMPLERS = {"smote": _smote, "smote_tomek": _smote_tomek,
+            "random_oversample": _random_oversample, "random_undersample": _random_undersample}
 IMBALANCE_STRATEGIES = ("none", "class_weight", "cost_weight", *SAMPLERS, "threshold_f1",
                         "threshold_recall", "cost_sensitive")
 RARE_SHARE = 0.15          # classes rarer than this get the recall target
@@ -82,6 +102,8 @@ def apply_imbalance(strategy: str, preprocessor: BaseEstimator, classifier: Base
                     spec: DatasetSpec, seed: int) -> BaseEstimator:
     """Assemble preprocessing and classifier (already weighted) under one strategy."""
     if strategy in SAMPLERS:
+        from imblearn.pipeline import Pipeline as ImbPipeline
+
         return ImbPipeline([("preprocess", preprocessor), ("resample", SAMPLERS[strategy](seed)),
                             ("classify", classifier)])
     pipeline = Pipeline([("preprocess", preprocessor), ("classify", classifier)])
