@@ -125,5 +125,13 @@ class ServingWorker(ThreadWorker):
         """gunicorn's, except that a connection deferred for its first byte may wait
         `client_seconds` (gunicorn gives it the keep-alive time, 0 when keep-alive is off)."""
         super().finish_request(conn, fs)
-        if self.pending_conns and self.pending_conns[-1] is conn:
+        if self.alive and self.pending_conns and self.pending_conns[-1] is conn:
             conn.timeout = time.monotonic() + self.client_seconds
+
+    def _cap_keepalive(self, deadline: float) -> None:
+        """On stop, gunicorn lets kept-alive connections linger 2 s at most; connections still
+        waiting for a first byte get the same (else a silent client held a stopping worker
+        for `client_seconds`). Capping every entry keeps the deque sorted."""
+        super()._cap_keepalive(deadline)
+        for conn in self.pending_conns:
+            conn.timeout = min(conn.timeout, deadline)

@@ -553,3 +553,22 @@ def test_a_body_that_stops_arriving_is_408(gunicorn: str) -> None:
     assert head.startswith(b"HTTP/1.1 408"), answer[:200]
     assert f"within {CLIENT_SECONDS} s" in json.loads(body)["error"]
     assert CLIENT_SECONDS - 1 < waited < CLIENT_SECONDS + 10
+
+
+def test_a_silent_connection_does_not_hold_a_stopping_server(edge) -> None:
+    """A connection waiting for its first byte may wait `OVERNIGHT_CLIENT_SECONDS` (60 here)
+    while the server runs; a stopping worker gives it gunicorn's 2 s for kept-alive
+    connections, not the whole wait (it took gunicorn's 30 s graceful timeout before)."""
+    import signal
+    import socket
+
+    env = {**os.environ, "OVERNIGHT_HOME": str(edge["home"]), "OVERNIGHT_CLIENT_SECONDS": "60"}
+    with overnight_serve(["--workers", "1", "--threads", "2", "--dataset", "customer"], env,
+                         edge["home"].parent) as (proc, url):
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30):
+            time.sleep(0.5)                             # accepted, waiting for a first byte
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+            assert time.monotonic() - started < 15
