@@ -73,3 +73,13 @@ def test_outside_a_request_the_socket_is_gunicorns(pair) -> None:
     client.sendall(b"x")
     assert server.recv(1) == b"x"
     assert server.gettimeout() is None
+
+
+def test_made_blocking_in_a_request_it_waits_no_longer_than_the_request(pair) -> None:
+    server, _ = pair
+    _within(5)
+    server.setblocking(True)                        # what gunicorn does for each request
+    assert 0 < server.gettimeout() <= 5
+    worker._request.deadline = None
+    server.setblocking(True)                        # gunicorn's main loop: plain blocking
+    assert server.gettimeout() is None
