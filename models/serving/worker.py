@@ -50,6 +50,11 @@ MAX_WAITING = 1000                  # connections waiting for a first byte, beyo
 SLACK_SECONDS = 1.0
 
 
+def _too_slow() -> ClientTooSlow:
+    return ClientTooSlow(errno.ECONNRESET, "the client took longer than its "
+                         f"{_request.seconds:g} s for one request")
+
+
 class DeadlineSocket(socket.socket):
     """An accepted socket whose reads and writes, in a thread serving a request, wait no
     longer than that request's deadline (a shorter timeout already set is kept)."""
@@ -62,8 +67,7 @@ class DeadlineSocket(socket.socket):
             return
         left = max(deadline - time.monotonic(), grace)
         if left <= 0:
-            raise ClientTooSlow(errno.ECONNRESET, "the client took longer than its "
-                                f"{_request.seconds:g} s for one request")
+            raise _too_slow()
         current = self.gettimeout()
         if current is not None and current <= left + SLACK_SECONDS:
             return                      # bounded closely enough: no settimeout (see SLACK)
@@ -99,8 +103,7 @@ class DeadlineSocket(socket.socket):
         (a drain) stays a plain timeout for that caller."""
         deadline = getattr(_request, "deadline", None)
         if deadline is not None and time.monotonic() >= deadline:
-            raise ClientTooSlow(errno.ECONNRESET, "the client took longer than its "
-                                f"{_request.seconds:g} s for one request")
+            raise _too_slow()
 
 
 class ServingWorker(ThreadWorker):
