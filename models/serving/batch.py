@@ -30,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from models.data.spec import DatasetSpec
 from models.registry import manifest
 from models.serving.columnar import ColumnChecker
-from models.serving.csv_escape import CSV_QUOTING, escape_frame
+from models.serving.csv_escape import append_csv
 from models.serving.logs import land_prediction_block
 from models.serving.schemas import field_errors, record_model
 from models.serving.scoring import log_block, new_prediction_ids, score_frame
@@ -157,8 +157,9 @@ def validate_rows(frame: pd.DataFrame, record: type[BaseModel], spec: DatasetSpe
 class _Writer:
     """Appends frames to a CSV or Parquet file under a temporary name; `commit` renames it.
 
-    CSV cells that a spreadsheet would run as a formula are escaped unless `raw`
-    (models/serving/csv_escape.py); Parquet is written as it is.
+    CSV is written by Arrow with the cells a spreadsheet would run as a formula escaped
+    (models/serving/csv_escape.py), or by pandas exactly as it is with `raw`; Parquet is
+    written as it is.
     """
 
     def __init__(self, path: Path, *, raw: bool = False) -> None:
@@ -174,8 +175,7 @@ class _Writer:
             if self.raw:
                 frame.to_csv(self.tmp, mode="a", header=self.rows == 0, index=False)
             else:
-                escape_frame(frame).to_csv(self.tmp, mode="a", header=self.rows == 0,
-                                           index=False, quoting=CSV_QUOTING)
+                append_csv(frame, self.tmp, header=self.rows == 0)
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:

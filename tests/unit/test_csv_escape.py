@@ -1,0 +1,74 @@
+"""CSV outputs for spreadsheets (models/serving/csv_escape.py): formula cells and headers of text
+columns escaped, numbers, booleans and dates untouched, and any text cell read back as the
+text it was (its escape aside), whatever it holds: quotes, commas, line breaks, a carriage
+return, non-ASCII."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from models.serving.csv_escape import FORMULA_STARTS, append_csv, escape_cell, escaped_table
+
+
+def read_back(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def test_headers_and_only_text_columns_are_escaped() -> None:
+    frame = pd.DataFrame({"=h": ["=x", None], "n": [-1, 2], "b": [True, False],
+                          "s": pd.array(["-a", pd.NA], dtype="string"),
+                          "f": [-1.5, float("nan")]})
+    safe = escaped_table(frame)
+    assert safe.column_names == ["'=h", "n", "b", "s", "f"]
+    assert safe.column("'=h").to_pylist() == ["'=x", None]
+    assert safe.column("n").to_pylist() == [-1, 2]
+    assert safe.column("b").to_pylist() == [True, False]
+    assert safe.column("s").to_pylist() == ["'-a", None]
+    assert safe.column("f").to_pylist()[0] == -1.5 and safe.column("f").null_count == 1
+    assert list(frame.columns) == ["=h", "n", "b", "s", "f"]     # the caller's frame is unchanged
+
+
+def test_file_layout_text_quoted_numbers_bare_header_once(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    frame = pd.DataFrame({"id": ["+1", "x"], "n": [-3.25, 2.0], "ok": [True, False]})
+    append_csv(frame, path, header=True)
+    append_csv(frame, path, header=False)
+    text = path.read_text()
+    assert text.splitlines() == ['"id","n","ok"', "\"'+1\",-3.25,true", '"x",2,false',
+                                 "\"'+1\",-3.25,true", '"x",2,false']
+    back = pd.read_csv(path)
+    assert back["n"].tolist() == [-3.25, 2.0, -3.25, 2.0] and back["ok"].dtype == bool
+
+
+def test_repeated_names_and_cells_arrow_cannot_type(tmp_path: Path) -> None:
+    """A Parquet input may carry columns of mixed objects (Decimal, dates in an object
+    column) and a frame may repeat a name: each cell is written as its text."""
+    frame = pd.DataFrame([["a", Decimal("1.10"), datetime(2024, 1, 2)],
+                          ["-b", 3, None]], columns=["x", "mixed", "x"])
+    frame["mixed"] = frame["mixed"].astype(object)
+    frame.iloc[:, 2] = frame.iloc[:, 2].astype(object)
+    path = tmp_path / "out.csv"
+    append_csv(frame, path, header=True)
+    back = read_back(path)
+    assert list(back.columns) == ["x", "mixed", "x.1"]
+    assert back["mixed"].tolist() == ["1.10", "3"] and back["x"].tolist() == ["a", "'-b"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(min_size=1), min_size=1, max_size=8))
+def test_any_text_cell_reads_back_as_its_escaped_self(cells: list[str]) -> None:
+    buffer = io.BytesIO()
+    import pyarrow.csv as pa_csv
+
+    pa_csv.write_csv(escaped_table(pd.DataFrame({"cell": cells})), buffer)
+    back = pd.read_csv(io.BytesIO(buffer.getvalue()), dtype=str, keep_default_na=False,
+                       na_filter=False)
+    assert back["cell"].tolist() == [escape_cell(c) for c in cells]
+    assert all(not v.startswith(FORMULA_STARTS) for v in back["cell"])
