@@ -40,6 +40,25 @@ def _typed(values: Sequence[Any] | np.ndarray) -> pa.Array | None:
         return None
 
 
+def _float_texts(array: pa.Array) -> pa.Array:
+    """Floats as orjson writes them (null for NaN and infinities, which orjson writes so).
+
+    Arrow prints 41.0 as "41" where orjson (and Python) keep the float's ".0"; the integral
+    values are found with numpy and get ".0" unless Arrow printed them with an exponent
+    (1e+15): a substring search, where a regular expression over every text cost as much
+    as the cast itself."""
+    numbers = array.to_numpy(zero_copy_only=False)          # missing as NaN
+    text = pc.cast(array, pa.string())
+    finite = np.isfinite(numbers)
+    integral = finite & (numbers == np.trunc(numbers))
+    if integral.any():
+        plain = pc.and_(pa.array(integral), pc.invert(pc.match_substring(text, "e")))
+        text = pc.if_else(plain, pc.binary_join_element_wise(text, pa.scalar(".0"), ""), text)
+    if not finite.all():
+        text = pc.if_else(pa.array(finite), text, pa.scalar(None, pa.string()))
+    return text
+
+
 def json_values(values: Sequence[Any] | np.ndarray) -> pa.Array:
     """Each value as the text of one JSON value (a string array without nulls)."""
     array = _typed(values)
@@ -49,12 +68,7 @@ def json_values(values: Sequence[Any] | np.ndarray) -> pa.Array:
     if pa.types.is_null(kind):
         return pa.array([NULL] * len(array), pa.string())
     if pa.types.is_floating(kind):
-        finite = pc.is_finite(array)        # orjson writes inf and NaN as null too
-        text = pc.cast(array, pa.string())
-        # Arrow prints 41.0 as "41"; orjson (and Python) keep the float's ".0"
-        text = pc.if_else(pc.match_substring_regex(text, r"^-?[0-9]+$"),
-                          pc.binary_join_element_wise(text, pa.scalar(".0"), ""), text)
-        text = pc.if_else(finite, text, pa.scalar(None, pa.string()))
+        text = _float_texts(array)
     elif pa.types.is_integer(kind):
         text = pc.cast(array, pa.string())
     elif pa.types.is_boolean(kind):
