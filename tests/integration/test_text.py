@@ -31,11 +31,13 @@ from models.learning.text import (
     TextError,
     TextStats,
     build_text_preprocessor,
+    load_stopwords,
+    sentiment,
+)
+from models.learning.text.explain import (
     class_proba,
     common_confusions,
     explain_article,
-    load_stopwords,
-    sentiment,
     top_words,
 )
 from models.learning.text_comparison import compare_vectorisers

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from models.evaluation.explain import explain_prediction
-from models.learning.text import explain_article
+from models.learning.text.explain import explain_article
 from models.serving import prediction_ids
 from models.serving.app import create_app
 from models.serving.batch import score_file

@@ -9,8 +9,10 @@ What it provides:
   vectoriser (`VECTORISERS`), the first text column (the headline) weighted up;
 - the text algorithms `naive_bayes`, `linear_svm` and `sgd` (`TEXT_ALGORITHMS`), which the
   catalogue assembles with the tabular ones (`build_text_model` is the catalogue's);
-- `top_words`, `explain_article` and `common_confusions`
-  (`compare_vectorisers` is in `models.learning.text_comparison`).
+- `top_words`, `explain_article` and `common_confusions` in `models.learning.text.explain`
+  (imported from there: it needs scikit-learn's calibration module, which a training task
+  of another algorithm never loads), and `compare_vectorisers` in
+  `models.learning.text_comparison`.
 
 What it must not do: download anything. NLTK's English stop-word list ships inside the package
 (`models/resources/nltk_data`, appended to `nltk.data.path` so a user's own NLTK_DATA wins);
@@ -31,17 +33,10 @@ from models.learning.text.cleaner import (
     sentiment,
     texts_of,
 )
-from models.learning.text.explain import (
-    class_proba,
-    common_confusions,
-    explain_article,
-    top_words,
-)
 from models.learning.text.vectorisers import VECTORISERS, build_text_preprocessor
 
 __all__ = [
     "NLTK_DATA", "TEXT", "TEXT_ALGORITHMS", "VECTORISERS", "MissingNLTKDataError", "TextCleaner",
-    "TextError", "TextStats", "build_text_preprocessor", "calibrated_linear_svm", "class_proba",
-    "common_confusions", "explain_article", "load_stopwords", "require_wordnet", "sentiment",
-    "texts_of", "top_words",
+    "TextError", "TextStats", "build_text_preprocessor", "calibrated_linear_svm",
+    "load_stopwords", "require_wordnet", "sentiment", "texts_of",
 ]
