@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 NULL = "null"
+PLAIN_INTEGRAL = 1e15      # Arrow writes integral floats from here on with an exponent (1e+15)
 
 
 def _per_value(values: Sequence[Any]) -> pa.Array:
@@ -46,11 +47,17 @@ def _float_texts(array: pa.Array) -> pa.Array:
     Arrow prints 41.0 as "41" where orjson (and Python) keep the float's ".0"; the integral
     values are found with numpy and get ".0" unless Arrow printed them with an exponent
     (1e+15): a substring search, where a regular expression over every text cost as much
-    as the cast itself."""
+    as the cast itself. A column of integral values only (no -0.0, whose sign an integer
+    would lose) is written through integers."""
     numbers = array.to_numpy(zero_copy_only=False)          # missing as NaN
-    text = pc.cast(array, pa.string())
     finite = np.isfinite(numbers)
     integral = finite & (numbers == np.trunc(numbers))
+    if integral.all() and (np.abs(numbers) < PLAIN_INTEGRAL).all() \
+            and not (np.signbit(numbers) & (numbers == 0)).any():
+        # counts, ages, amounts: as integers, Arrow's integer text is twice as fast
+        digits = pc.cast(pa.array(numbers.astype(np.int64)), pa.string())
+        return pc.binary_join_element_wise(digits, pa.scalar(".0"), "")
+    text = pc.cast(array, pa.string())
     if integral.any():
         plain = pc.and_(pa.array(integral), pc.invert(pc.match_substring(text, "e")))
         text = pc.if_else(plain, pc.binary_join_element_wise(text, pa.scalar(".0"), ""), text)

@@ -69,6 +69,14 @@ PREDICTION_SCHEMA = pa.schema([
 ])
 
 
+# Landed files are kept after ingest (landing/*/ingested/), so they are written small:
+# zstd (a 50k-row chunk of customer predictions: 3.6 MB against snappy's 6.5 MB, in the same
+# time), with dictionaries only for the columns whose values repeat (an id or a row's JSON
+# never repeats; trying a dictionary on them cost time for nothing).
+REPEATED_COLUMNS = frozenset({"dataset", "model_version", "alias", "role", "request_id",
+                              "predicted_class", "source_file"})
+
+
 class LogSettingsError(OvernightError):
     """An `OVERNIGHT_LOG_*` variable holds a value we do not know."""
 
@@ -323,7 +331,8 @@ def write_parquet_file(rows: list[dict[str, Any]] | pa.Table, schema: pa.Schema,
     on stable storage before the name appears)."""
     tmp = final.with_name(f".{final.name}.tmp")
     table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=schema)
-    pq.write_table(table, tmp)
+    pq.write_table(table, tmp, compression="zstd",
+                   use_dictionary=[n for n in table.column_names if n in REPEATED_COLUMNS])
     if sync:
         fd = os.open(tmp, os.O_RDONLY)
         try:
