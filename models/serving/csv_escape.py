@@ -50,18 +50,22 @@ def _text(series: pd.Series) -> pa.Array:
     (a number in a text column of a Parquet file, a date...) as their text."""
     try:
         return pa.array(series, type=pa.string(), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except (pa.ArrowException, TypeError, ValueError):
         return pa.array(series.astype(object).map(str, na_action="ignore"), type=pa.string(),
                         from_pandas=True)
 
 
 def _column(series: pd.Series) -> pa.Array:
-    """One column as Arrow writes it: text escaped, numbers, booleans and dates as they are."""
+    """One column as Arrow writes it: text escaped, numbers, booleans and dates as they are
+    (a kind Arrow cannot type or write, such as a period, as its text: never a formula)."""
     if _is_text(series):
         return pc.replace_substring_regex(_text(series), _FORMULA_START, r"'\1")
-    if isinstance(series.dtype, pd.PeriodDtype | pd.IntervalDtype):
-        return _text(series)            # never a formula: no escape needed, but no Arrow type
-    return pa.array(series, from_pandas=True)
+    if not isinstance(series.dtype, pd.PeriodDtype | pd.IntervalDtype):
+        try:
+            return pa.array(series, from_pandas=True)
+        except (pa.ArrowException, TypeError, ValueError):
+            pass
+    return _text(series)
 
 
 def escaped_table(frame: pd.DataFrame) -> pa.Table:
