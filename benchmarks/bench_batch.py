@@ -8,7 +8,10 @@ rows in this process (the rows already in memory as a frame: no reading, checkin
 logging). Reported: rows per second of the command (wall time of the child, start-up
 included) and of the limit, their ratio (goal: at least 0.7), and the child's peak resident
 memory, beside the same command on a quarter of the rows (goal: flat in file size, since the
-file is streamed in chunks).
+file is streamed in chunks). To show where the time goes, two more runs per file: a 10-row file
+(the command's fixed price: interpreter, imports, loading and verifying the champion) and the
+full file with `--no-log`; `no_log_no_start_share_of_limit` is the share the command would
+reach with neither the log nor that fixed price.
 
     .venv/bin/python benchmarks/bench_batch.py [--rows 1000000] [--news-rows 100000]
         [--only customer|news]
@@ -45,11 +48,11 @@ def generated_rows(dataset: str, rows: int) -> pd.DataFrame:
     return frame.assign(customer_id=range(rows)) if dataset == "customer" else frame
 
 
-def run_predict(overnight: str, dataset: str, source: Path, out: Path, chunk_rows: int
-                ) -> dict[str, float]:
+def run_predict(overnight: str, dataset: str, source: Path, out: Path, chunk_rows: int,
+                *extra: str) -> dict[str, float]:
     """Wall seconds and peak RSS (MB) of one `overnight predict` child process."""
     command = [overnight, "predict", "--dataset", dataset, "--file", str(source),
-               "--out", str(out), "--chunk-rows", str(chunk_rows)]
+               "--out", str(out), "--chunk-rows", str(chunk_rows), *extra]
     wrapper = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
                "sys.exit(r.returncode)")
@@ -79,14 +82,17 @@ def bench(overnight: str, home: Path, dataset: str, rows: int, chunk_rows: int
     limit = limit_rows_per_second(dataset, frame)
     out_rows = []
     for suffix in (".parquet", ".csv"):
-        runs = {}
-        for size in (rows // 4, rows):
+        runs: dict[int | str, dict[str, float]] = {}
+        for size in (10, rows // 4, rows):
             source = home / f"{dataset}-{size}{suffix}"
             part = frame.iloc[:size]
             (part.to_parquet(source, index=False) if suffix == ".parquet"
              else part.to_csv(source, index=False))
-            runs[size] = run_predict(overnight, dataset, source, home / f"out-{size}{suffix}",
-                                     chunk_rows)
+            out = home / f"out-{size}{suffix}"
+            runs[size] = run_predict(overnight, dataset, source, out, chunk_rows)
+            if size == rows:        # where the time goes: the same file without the log
+                runs["no_log"] = run_predict(overnight, dataset, source, out, chunk_rows,
+                                             "--no-log")
             source.unlink()
         full, quarter = runs[rows], runs[rows // 4]
         row = {"dataset": dataset, "format": suffix.lstrip("."), "rows": rows,
@@ -97,7 +103,11 @@ def bench(overnight: str, home: Path, dataset: str, rows: int, chunk_rows: int
                "share_of_limit": round(rows / full["seconds"] / limit, 3),
                "peak_rss_mb": round(full["peak_rss_mb"], 1),
                "peak_rss_mb_quarter_file": round(quarter["peak_rss_mb"], 1),
-               "memory_growth_4x_rows": round(full["peak_rss_mb"] / quarter["peak_rss_mb"], 3)}
+               "memory_growth_4x_rows": round(full["peak_rss_mb"] / quarter["peak_rss_mb"], 3),
+               "fixed_seconds_10_rows": round(runs[10]["seconds"], 2),
+               "no_log_seconds": round(runs["no_log"]["seconds"], 2),
+               "no_log_no_start_share_of_limit": round(
+                   rows / max(runs["no_log"]["seconds"] - runs[10]["seconds"], 1e-9) / limit, 3)}
         print(row, flush=True)
         out_rows.append(row)
     return out_rows
